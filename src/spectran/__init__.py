@@ -1,0 +1,18 @@
+"""spectran: LLM-enhanced sequential recommendation with spectral adapters.
+
+The package is layered so that each folder names one part of the architecture:
+
+- ``data/``        reading datasets, the leave-one-out split, prepared-array caches, batches
+- ``text/``        semantic item embeddings E (text encoders and their cache)
+- ``spectral/``    the SVD of E (computed once, cached, streamed for large catalogs)
+- ``encoders/``    item encoders: the transformations E -> item table (id, spectran, baselines)
+- ``backbones/``   sequence encoders (SASRec, BERT4Rec, HSTU, GRU4Rec)
+- ``model.py``     composition: item encoder x backbone x tied dot-product head
+- ``train/``       losses, the training loop, checkpoints
+- ``eval/``        full-ranking metrics and evaluation
+- ``diagnostics/`` spectra and effective rank
+- ``experiments/`` sweeps and reports
+- ``serve/``       recommendations from a trained run
+"""
+
+__version__ = "0.1.0"

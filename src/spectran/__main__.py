@@ -1,0 +1,3 @@
+from spectran.cli import main
+
+raise SystemExit(main())

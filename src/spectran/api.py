@@ -1,0 +1,133 @@
+"""Library functions behind the CLI: ``train`` and ``evaluate`` (SPEC §8, §12).
+
+A run folder holds ``config.yaml`` (resolved settings), ``env.json`` (library versions, git
+commit), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt``, ``metrics.json``,
+``valid_ranks.npy``/``test_ranks.npy`` (per-user pessimistic ranks, row = user) and
+``item_embeddings.npy`` (the learned (N, w) item table of the best checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from spectran.errors import ConfigError, SpectranError
+from spectran.eval.evaluate import rank_targets
+from spectran.eval.metrics import metrics_from_ranks
+from spectran.experiment import Experiment, build_experiment, describe_protocol
+from spectran.io import write_json, write_npy, write_text
+from spectran.settings import RunSettings, resolve, to_yaml
+from spectran.train.checkpoint import load_checkpoint
+from spectran.train.loop import Trainer
+from spectran.train.losses import make_loss
+
+
+def environment() -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    import spectran
+
+    return {"spectran": spectran.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "git_commit": commit,
+            "threads": torch.get_num_threads()}
+
+
+def _check_run_dir(out: Path, s: RunSettings) -> None:
+    """A run folder belongs to one configuration: refuse to resume a different one."""
+    cfg = out / "config.yaml"
+    if cfg.is_file():
+        old = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        new = s.to_dict()
+        for volatile in ("progress", "threads", "epochs", "max_seconds"):
+            old.get("train", {}).pop(volatile, None)
+            new["train"].pop(volatile, None)
+        if old != new:
+            raise ConfigError(f"{out}: holds a run with different settings; choose another --out")
+
+
+def validator(exp: Experiment, split: str = "valid"):
+    arrays, targets, history = exp.eval_arrays(split), exp.data.targets(split), exp.history(split)
+    bs = exp.settings.eval.batch_size
+    return lambda model: rank_targets(model, exp.objective, arrays, targets, bs, exp.device, history)
+
+
+def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None) -> dict[str, Any]:
+    """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once."""
+    out = Path(out)
+    if (out / "metrics.json").is_file():
+        _check_run_dir(out, settings)
+        return json.loads((out / "metrics.json").read_text())
+    _check_run_dir(out, settings)
+    exp = exp or build_experiment(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", to_yaml(settings))
+    write_json(out / "env.json", environment())
+    s = settings
+    loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
+        if s.train.loss == "sampled" else make_loss(s.train.loss)
+    trainer = Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp), s, out, exp.device)
+    trainer.resume()
+    state = trainer.fit()
+    trainer.load_best()
+    return finish_run(exp, out, {"best_epoch": state.best_epoch, "epochs": state.epoch,
+                                 "train_seconds_per_epoch": trainer.median_epoch_seconds()})
+
+
+def finish_run(exp: Experiment, out: Path, fit: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate valid and test once on the loaded (best) model; write ranks, embeddings, metrics."""
+    s = exp.settings
+    valid_ranks = validator(exp, "valid")(exp.model)
+    t0 = time.perf_counter()
+    test_ranks = validator(exp, "test")(exp.model)
+    eval_seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        exp.model.eval()
+        table = exp.model.item_table().float().cpu().numpy()
+    write_npy(out / "valid_ranks.npy", valid_ranks)
+    write_npy(out / "test_ranks.npy", test_ranks)
+    write_npy(out / "item_embeddings.npy", table)
+    metrics = {
+        "valid": metrics_from_ranks(valid_ranks, s.eval.ks),
+        "test": metrics_from_ranks(test_ranks, s.eval.ks),
+        **fit, "eval_seconds": eval_seconds,
+        "params": sum(p.numel() for p in exp.model.parameters() if p.requires_grad),
+        "protocol": describe_protocol(s, exp.data),
+    }
+    write_json(out / "metrics.json", metrics)  # written last: marks the run finished
+    return metrics
+
+
+def load_run_settings(run_dir: str | Path) -> RunSettings:
+    cfg = Path(run_dir) / "config.yaml"
+    if not cfg.is_file():
+        raise SpectranError(f"{run_dir}: not a run folder (no config.yaml)")
+    return resolve(yaml.safe_load(cfg.read_text(encoding="utf-8")))
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
+    """Rebuild a run's model and load its ``best`` (or ``last``) weights."""
+    settings = load_run_settings(run_dir)
+    exp = build_experiment(settings)
+    state = load_checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt", map_location=exp.device)
+    exp.model.load_state_dict(state["model"])
+    exp.model.eval()
+    return exp
+
+
+def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
+    """Re-evaluate a finished run's best checkpoint on ``split`` (does not modify the run)."""
+    if split not in ("valid", "test"):
+        raise SpectranError(f"--split must be valid or test, got {split!r}")
+    exp = load_run(run_dir)
+    return metrics_from_ranks(validator(exp, split)(exp.model), exp.settings.eval.ks)

@@ -1,0 +1,129 @@
+"""Command line: a thin shell over library functions of the same names (SPEC §12).
+
+Core commands live here (prepare, train, evaluate); other parts of the package add theirs by
+exposing ``register(subparsers)`` in one of the modules listed in ``_COMMAND_MODULES``.
+Every user-facing error prints one line ``error: ...`` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from typing import Any, Sequence
+
+from spectran.errors import SpectranError
+
+_COMMAND_MODULES = [
+    "spectran.text.cli",  # encode
+    "spectran.experiments.cli",  # sweep, report
+    "spectran.diagnostics.cli",  # spectrum
+    "spectran.serve.cli",  # recommend, export, add-items
+]
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that builds run settings."""
+    p.add_argument("--config", help="YAML file of settings (sections: data, text, model, backbone, "
+                                    "method, train, eval)")
+    p.add_argument("--dataset", help="staged dataset name, a dataset folder, or 'synthetic'")
+    p.add_argument("--data-dir", help="root folder of staged datasets (else $SPECTRAN_DATA, else ../shared/data)")
+    p.add_argument("--backbone", help="sasrec | bert4rec | hstu | gru4rec")
+    p.add_argument("--method", help="item encoder: id, mlp, moe, whiten_mlp, rlmrec, llmesr, pca_init, "
+                                    "svd_frozen, alphafuse, spectran")
+    p.add_argument("--encoder", help="text encoder: minilm | mpnet | fake | st:PATH | hf:PATH | npy:FILE")
+    p.add_argument("--dim", type=int, help="SR embedding dimension d")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any setting (repeatable)")
+
+
+def settings_from_args(args: argparse.Namespace):
+    from spectran.settings import apply_override, load_yaml, resolve
+
+    raw: dict[str, Any] = load_yaml(args.config) if getattr(args, "config", None) else {}
+    flags = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "model.backbone",
+             "method": "model.method", "encoder": "text.encoder", "dim": "model.dim",
+             "seed": "train.seed", "epochs": "train.epochs"}
+    for attr, dotted in flags.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            section, key = dotted.split(".")
+            raw.setdefault(section, {})[key] = value
+    for assignment in getattr(args, "overrides", []):
+        apply_override(raw, assignment)
+    return resolve(raw)
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from spectran.data.prepare import prepare
+
+    ds = prepare(settings_from_args(args).data, refresh=args.refresh)
+    print(json.dumps({k: v for k, v in ds.meta.items() if k != "sources"} | {"cache": str(ds.cache_dir)},
+                     indent=2))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from spectran.api import train
+
+    s = settings_from_args(args)
+    if args.no_progress:
+        s.train.progress = False
+    metrics = train(s, args.out)
+    print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
+                      "epochs": metrics["epochs"], "out": args.out}, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from spectran.api import evaluate
+
+    print(json.dumps(evaluate(args.run_dir, args.split), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spectran", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="read, filter and cache a dataset")
+    add_run_flags(p)
+    p.add_argument("--refresh", action="store_true", help="rebuild the cache even if it is valid")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("train", help="train a model and evaluate it (resumes an interrupted run)")
+    add_run_flags(p)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["valid", "test"])
+    p.set_defaults(func=_cmd_evaluate)
+
+    for name in _COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpectranError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

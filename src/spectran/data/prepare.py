@@ -1,0 +1,180 @@
+"""Locate a dataset, apply the user filter, and cache compact arrays with a metadata file.
+
+The data root is ``--data-dir``, then ``$SPECTRAN_DATA``, then ``../shared/data`` next to the
+repository (or the working directory). Prepared arrays go to ``<cache>/<name>-<key>/`` where the
+cache is ``data.cache_dir``, then ``$SPECTRAN_CACHE``, then ``~/.cache/spectran``. The metadata
+records the source files' checksums: a changed source invalidates the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spectran.data.source import RawDataset, read_dataset
+from spectran.data.synthetic import make_synthetic
+from spectran.errors import CacheError, DataError
+from spectran.io import atomic_path, sha256_file, write_json
+from spectran.settings import DataSettings
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PreparedDataset:
+    """Leave-one-out view of the filtered sequences (SPEC §2).
+
+    ``items[offsets[u]:offsets[u+1]]`` is user u's full sequence; its last item is the test
+    target, the one before it the validation target, the rest is the training part.
+    """
+
+    name: str
+    num_items: int
+    offsets: np.ndarray  # (U + 1,) int64
+    items: np.ndarray  # (total,) int64, ids in 1..num_items
+    item_records: list[dict[str, Any]]
+    meta: dict[str, Any]
+    cache_dir: Path
+    item_ids: list[str] | None = None  # original ids when the source was a table
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.offsets) - 1
+
+    def sequence(self, user: int) -> np.ndarray:
+        return self.items[self.offsets[user]:self.offsets[user + 1]]
+
+    def train_part(self, user: int) -> np.ndarray:
+        return self.items[self.offsets[user]:self.offsets[user + 1] - 2]
+
+    def targets(self, split: str) -> np.ndarray:
+        """(U,) the validation (second to last) or test (last) item of every user."""
+        back = {"valid": 2, "test": 1}[split]
+        return self.items[self.offsets[1:] - back]
+
+    def train_item_counts(self) -> np.ndarray:
+        """(num_items,) how often each item occurs in the training parts."""
+        counts = np.zeros(self.num_items + 1, dtype=np.int64)
+        for u in range(self.num_users):
+            np.add.at(counts, self.train_part(u), 1)
+        return counts[1:]
+
+
+def default_data_root() -> Path | None:
+    env = os.environ.get("SPECTRAN_DATA")
+    if env:
+        return Path(env)
+    for base in (Path(__file__).resolve().parents[3], Path.cwd()):
+        candidate = base.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def default_cache_root(settings: DataSettings) -> Path:
+    if settings.cache_dir:
+        return Path(settings.cache_dir)
+    env = os.environ.get("SPECTRAN_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "spectran"
+
+
+def locate(settings: DataSettings) -> Path | None:
+    """The dataset folder for ``settings.dataset``, or None for the built-in synthetic set."""
+    if settings.dataset == "synthetic":
+        return None
+    as_path = Path(settings.dataset)
+    if as_path.is_dir():
+        return as_path.resolve()
+    root = Path(settings.data_dir) if settings.data_dir else default_data_root()
+    if root is None:
+        raise DataError(f"dataset '{settings.dataset}': no data folder found (pass --data-dir, set "
+                        "SPECTRAN_DATA, or use --dataset synthetic)")
+    folder = root / settings.dataset
+    if not folder.is_dir():
+        raise DataError(f"{folder}: dataset folder not found (data root {root})")
+    return folder.resolve()
+
+
+def prepare(settings: DataSettings, refresh: bool = False) -> PreparedDataset:
+    """Read (or load from cache) and filter the dataset named in ``settings``."""
+    folder = locate(settings)
+    if folder is None:
+        return _from_raw(make_synthetic(), settings, default_cache_root(settings) / "synthetic", {})
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:10]
+    cache = default_cache_root(settings) / f"{folder.name}-{key}"
+    sources = {p.name: sha256_file(p) for p in _source_files(folder)}
+    meta_path, arrays_path = cache / "prepared.json", cache / "prepared.npz"
+    if not refresh and meta_path.is_file() and arrays_path.is_file():
+        meta = _read_meta(meta_path)
+        if meta.get("sources") == sources and meta.get("min_len") == settings.min_len \
+                and meta.get("format") == FORMAT_VERSION:
+            return _load(cache, meta)
+    raw = read_dataset(folder)
+    ds = _from_raw(raw, settings, cache, sources)
+    _save(ds)
+    return ds
+
+
+def _source_files(folder: Path) -> list[Path]:
+    names = ["sequences.txt", "items.jsonl", "interactions.csv", "interactions.parquet",
+             "items.csv", "items.parquet"]
+    return [folder / n for n in names if (folder / n).is_file()]
+
+
+def _from_raw(raw: RawDataset, settings: DataSettings, cache: Path,
+              sources: dict[str, str]) -> PreparedDataset:
+    kept = [s for s in raw.sequences if len(s) >= settings.min_len]
+    if not kept:
+        raise DataError(f"{raw.name}: no user has at least {settings.min_len} interactions")
+    lengths = np.array([len(s) for s in kept], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    meta = {
+        "format": FORMAT_VERSION, "name": raw.name, "sources": sources, "min_len": settings.min_len,
+        "users_before": len(raw.sequences), "users_after": len(kept),
+        "users_dropped": len(raw.sequences) - len(kept),
+        "interactions_before": int(sum(len(s) for s in raw.sequences)),
+        "interactions_after": int(lengths.sum()), "num_items": raw.num_items,
+    }
+    return PreparedDataset(raw.name, raw.num_items, offsets, np.concatenate(kept), raw.items, meta,
+                           cache, raw.item_ids)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _save(ds: PreparedDataset) -> None:
+    items_blob = json.dumps(ds.item_records, sort_keys=True).encode()
+    ds.meta["checksum"] = hashlib.sha256(ds.offsets.tobytes() + ds.items.tobytes() + items_blob).hexdigest()
+    with atomic_path(ds.cache_dir / "prepared.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, offsets=ds.offsets, items=ds.items)
+    write_json(ds.cache_dir / "items.json", {"records": ds.item_records, "item_ids": ds.item_ids})
+    write_json(ds.cache_dir / "prepared.json", ds.meta)  # written last: marks the cache complete
+
+
+def _load(cache: Path, meta: dict[str, Any]) -> PreparedDataset:
+    try:
+        with np.load(cache / "prepared.npz", allow_pickle=False) as z:
+            offsets, items = z["offsets"], z["items"]
+        extra = json.loads((cache / "items.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise CacheError(f"{cache}: prepared-data cache is corrupt ({exc}); delete the folder "
+                         "or run 'spectran prepare --refresh'") from None
+    records = extra["records"]
+    blob = json.dumps(records, sort_keys=True).encode()
+    if hashlib.sha256(offsets.tobytes() + items.tobytes() + blob).hexdigest() != meta.get("checksum"):
+        raise CacheError(f"{cache}: prepared-data checksum mismatch; delete the folder or run "
+                         "'spectran prepare --refresh'")
+    return PreparedDataset(meta["name"], meta["num_items"], offsets, items, records, meta, cache,
+                           extra.get("item_ids"))

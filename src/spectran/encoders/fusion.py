@@ -1,0 +1,38 @@
+"""Fusing a semantic item table with a learnable ID table (sum, concat+linear, gate)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+FusionKind = Literal["sum", "concat", "gate", "none"]
+
+
+class Fusion(nn.Module):
+    """Combine ``semantic`` (N, d) with an ID table (N, d).
+
+    - ``sum``: semantic + id (the default across the SVD family and SpecTran)
+    - ``concat``: Linear(2d -> d) on [semantic, id]
+    - ``gate``: g * semantic + (1 - g) * id with g = sigmoid(Linear([semantic, id])) per item/dim
+    - ``none``: semantic only (no ID table)
+    """
+
+    def __init__(self, kind: FusionKind, num_items: int, dim: int, id_std: float = 0.02):
+        super().__init__()
+        self.kind = kind
+        self.id_table = nn.Parameter(torch.randn(num_items, dim) * id_std) if kind != "none" else None
+        if kind in ("concat", "gate"):
+            self.proj = nn.Linear(2 * dim, dim)
+
+    def forward(self, semantic: torch.Tensor) -> torch.Tensor:
+        if self.kind == "none":
+            return semantic
+        if self.kind == "sum":
+            return semantic + self.id_table
+        both = torch.cat([semantic, self.id_table], dim=-1)
+        if self.kind == "concat":
+            return self.proj(both)
+        gate = torch.sigmoid(self.proj(both))
+        return gate * semantic + (1 - gate) * self.id_table

@@ -1,0 +1,108 @@
+"""Assemble one experiment from settings: data, semantic embeddings, SVD, model, objective.
+
+This is the preparation layer of STYLE §5: every file read and every fit (text encoding, SVD)
+happens here, and the model modules receive ready tensors.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from spectran.backbones.registry import backbone_spec
+from spectran.data.batches import SequenceArrays, eval_sequences, history_items, training_sequences
+from spectran.data.prepare import PreparedDataset, prepare
+from spectran.encoders.base import ItemContext
+from spectran.encoders.registry import method_spec
+from spectran.model import SeqRecModel
+from spectran.settings import RunSettings
+from spectran.train.objectives import CausalObjective, MaskedObjective, Objective
+
+
+@dataclass
+class Experiment:
+    settings: RunSettings
+    data: PreparedDataset
+    model: SeqRecModel
+    objective: Objective
+    context: ItemContext
+    device: torch.device
+
+    def train_arrays(self) -> SequenceArrays:
+        return training_sequences(self.data, self.settings.data.max_len + self.objective.extra_width)
+
+    def eval_arrays(self, split: str) -> SequenceArrays:
+        return eval_sequences(self.data, split, self.settings.data.max_len)
+
+    def history(self, split: str) -> list[np.ndarray] | None:
+        return history_items(self.data, split) if self.settings.eval.exclude_history else None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def semantic_matrix(s: RunSettings, ds: PreparedDataset) -> np.ndarray:
+    """E (N, D) for the dataset's items, from the embedding cache (encoded on demand)."""
+    from spectran.text.api import load_or_encode
+
+    return load_or_encode(ds, s.text)
+
+
+def item_context(s: RunSettings, ds: PreparedDataset, needs_text: bool, needs_basis: bool) -> ItemContext:
+    semantic = basis = None
+    if needs_text or needs_basis:
+        E = semantic_matrix(s, ds)
+        semantic = torch.from_numpy(np.ascontiguousarray(E, dtype=np.float32))
+        if needs_basis:
+            from spectran.spectral.basis import load_or_compute_basis
+
+            basis = load_or_compute_basis(E, ds, s.text, center=bool(getattr(s.method, "center", True)))
+    counts = torch.from_numpy(ds.train_item_counts())
+    return ItemContext(ds.num_items, s.model.dim, semantic, basis, counts, s.train.seed)
+
+
+def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Experiment:
+    if s.train.threads > 0:
+        torch.set_num_threads(s.train.threads)
+    ds = data if data is not None else prepare(s.data)
+    mspec, bspec = method_spec(s.model.method), backbone_spec(s.model.backbone)
+    ctx = item_context(s, ds, mspec.needs_text, mspec.needs_basis)
+    seed_everything(s.train.seed)  # model initialisation depends on the seed only
+    encoder = mspec.build(s.method, ctx)
+    views = int(getattr(encoder, "num_views", 1))
+    backbones = [bspec.build(s.backbone, s.model.dim, s.data.max_len) for _ in range(views)]
+    masked = bspec.objective == "masked"
+    model = SeqRecModel(encoder, backbones, ds.num_items, s.model.dim, masked=masked)
+    objective: Objective = CausalObjective()
+    if masked:
+        objective = MaskedObjective(model.mask_id, float(getattr(s.backbone, "mask_ratio", 0.2)),
+                                    float(getattr(s.backbone, "last_ratio", 0.1)))
+    device = pick_device(s.train.device)
+    return Experiment(s, ds, model.to(device), objective, ctx, device)
+
+
+def describe_protocol(s: RunSettings, ds: PreparedDataset) -> dict[str, Any]:
+    return {
+        "split": "leave-one-out by time (last item test, second to last validation)",
+        "candidates": f"full ranking over all {ds.num_items} items",
+        "ties": "pessimistic (equal scores count against the target)",
+        "exclude_history": s.eval.exclude_history,
+        "select": f"best validation {s.eval.select_metric}; test evaluated once on that checkpoint",
+        "dataset": ds.name, "users": ds.num_users, "items": ds.num_items,
+        "users_dropped": ds.meta.get("users_dropped", 0), "max_len": s.data.max_len,
+        "encoder": s.text.encoder if method_spec(s.model.method).needs_text else None,
+        "dim": s.model.dim, "seed": s.train.seed, "backbone": s.model.backbone, "method": s.model.method,
+    }

@@ -1,0 +1,52 @@
+"""Composition: an item encoder x a backbone (one per view) x a tied dot-product head.
+
+Ids: 0 is padding, 1..N are items, N + 1 is ``[MASK]`` (masked backbones only). The item
+encoder returns the (N, V * d) table of real items; the padding row (zeros) and the mask row
+(learned) are added here, and scores are computed against the N real items only, so padding
+and ``[MASK]`` are never ranking candidates. An encoder with V views (LLM-ESR) gets V backbones;
+view v uses columns ``v*d:(v+1)*d`` and the user representation is the concatenation, so the
+score is the sum of the per-view dot products.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SeqRecModel(nn.Module):
+    def __init__(self, item_encoder: nn.Module, backbones: list[nn.Module], num_items: int, dim: int,
+                 masked: bool = False):
+        super().__init__()
+        self.item_encoder = item_encoder
+        self.backbones = nn.ModuleList(backbones)
+        self.num_items, self.dim = num_items, dim
+        self.num_views = int(getattr(item_encoder, "num_views", 1))
+        if len(backbones) != self.num_views:
+            raise ValueError(f"{self.num_views} views need {self.num_views} backbones, got {len(backbones)}")
+        width = self.num_views * dim
+        self.mask_embedding = nn.Parameter(torch.randn(1, width) * 0.02) if masked else None
+
+    @property
+    def mask_id(self) -> int:
+        return self.num_items + 1
+
+    def item_table(self) -> torch.Tensor:
+        """(N, V * d): row i is item i + 1."""
+        return self.item_encoder()
+
+    def hidden(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """seqs (B, L) ids -> hidden states (B, L, V * d)."""
+        rows = [table.new_zeros(1, table.shape[1]), table]
+        if self.mask_embedding is not None:
+            rows.append(self.mask_embedding.to(table.dtype))
+        lookup = torch.cat(rows, dim=0)  # (N + 1 [+ 1], V * d)
+        x = lookup[seqs]  # (B, L, V * d)
+        valid = seqs != 0
+        outs = [bb(x[..., v * self.dim:(v + 1) * self.dim], valid) for v, bb in enumerate(self.backbones)]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+
+    @staticmethod
+    def scores(user: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """user (T, V * d), table (N, V * d) -> scores (T, N); column j is item j + 1."""
+        return user @ table.T

@@ -1,0 +1,48 @@
+"""Checkpoints: written atomically, loaded only with ``torch.load(weights_only=True)``.
+
+A checkpoint is a plain dict of tensors, numbers, strings and lists (no pickled objects), so a
+truncated or tampered file is refused instead of executed or half-loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spectran.errors import CacheError
+from spectran.io import atomic_path
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise CacheError(f"{p}: checkpoint not found")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated/corrupt zip archives
+        raise CacheError(f"{p}: checkpoint is truncated or corrupt ({type(exc).__name__}); "
+                         "delete it to start over") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise CacheError(f"{p}: not a spectran checkpoint (no model state)")
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,47 @@
+"""Losses over (user representation, target item) pairs, and the loss protocol.
+
+All losses take ``hidden (T, w)``, ``targets (T,)`` (item ids 1..N) and the item table
+``(N, w)``; auxiliary losses of item encoders are added by the training loop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+
+class Loss(Protocol):
+    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
+                 generator: torch.Generator | None) -> torch.Tensor: ...
+
+
+class FullSoftmaxCE:
+    """Softmax cross-entropy over the full catalog (InfoNCE with every item as a negative)."""
+
+    def __call__(self, hidden, targets, table, generator=None):
+        logits = hidden @ table.T  # (T, N)
+        return F.cross_entropy(logits.float(), targets - 1)
+
+
+class BinaryCE:
+    """Original SASRec loss: BCE on the target and one uniformly drawn negative per position."""
+
+    def __call__(self, hidden, targets, table, generator=None):
+        neg = torch.randint(1, table.shape[0] + 1, targets.shape, generator=generator).to(targets.device)
+        pos_logit = (hidden * table[targets - 1]).sum(-1)
+        neg_logit = (hidden * table[neg - 1]).sum(-1)
+        return F.softplus(-pos_logit).mean() + F.softplus(neg_logit).mean()
+
+
+def make_loss(name: str, **kwargs) -> Loss:
+    if name == "ce":
+        return FullSoftmaxCE()
+    if name == "bce":
+        return BinaryCE()
+    if name == "sampled":
+        from spectran.train.sampled import SampledSoftmax
+
+        return SampledSoftmax(**kwargs)
+    raise ValueError(f"unknown loss {name!r}")
