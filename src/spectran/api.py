@@ -28,6 +28,7 @@ from spectran.settings import RunSettings, resolve, to_yaml
 from spectran.train.checkpoint import load_checkpoint
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
+from spectran.train.sinks import make_sinks
 
 
 def environment() -> dict[str, Any]:
@@ -76,7 +77,8 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None)
     s = settings
     loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
         if s.train.loss == "sampled" else make_loss(s.train.loss)
-    trainer = Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp), s, out, exp.device)
+    trainer = Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp), s, out, exp.device,
+                      sinks=make_sinks(s, out))
     trainer.resume()
     state = trainer.fit()
     trainer.load_best()
@@ -104,6 +106,9 @@ def finish_run(exp: Experiment, out: Path, fit: dict[str, Any]) -> dict[str, Any
         "params": sum(p.numel() for p in exp.model.parameters() if p.requires_grad),
         "protocol": describe_protocol(s, exp.data),
     }
+    cold = exp.context.train_counts.numpy()[exp.data.targets("test") - 1] == 0
+    if cold.any():  # test targets never seen in training (cold-start items)
+        metrics["test_cold"] = {**metrics_from_ranks(test_ranks[cold], s.eval.ks), "users": int(cold.sum())}
     write_json(out / "metrics.json", metrics)  # written last: marks the run finished
     return metrics
 

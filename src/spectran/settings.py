@@ -55,6 +55,7 @@ class TrainSettings:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast on GPU
     progress: bool = True  # tqdm progress bar
     max_seconds: float = 0.0  # stop after the epoch that passes this training time; 0 = no cap
+    tensorboard: bool = False  # also log epochs to <run>/tensorboard (needs the tensorboard extra)
 
 
 @dataclass

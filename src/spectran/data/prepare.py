@@ -107,9 +107,10 @@ def prepare(settings: DataSettings, refresh: bool = False) -> PreparedDataset:
     folder = locate(settings)
     if folder is None:
         return _from_raw(make_synthetic(), settings, default_cache_root(settings) / "synthetic", {})
-    key = hashlib.sha256(str(folder).encode()).hexdigest()[:10]
-    cache = default_cache_root(settings) / f"{folder.name}-{key}"
     sources = {p.name: sha256_file(p) for p in _source_files(folder)}
+    # keyed by content, not location: the same data moved elsewhere reuses its cache
+    key = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:12]
+    cache = default_cache_root(settings) / f"{folder.name}-{key}"
     meta_path, arrays_path = cache / "prepared.json", cache / "prepared.npz"
     if not refresh and meta_path.is_file() and arrays_path.is_file():
         meta = _read_meta(meta_path)

@@ -26,6 +26,7 @@ from spectran.settings import RunSettings
 from spectran.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from spectran.train.losses import Loss
 from spectran.train.objectives import Objective
+from spectran.train.sinks import Sink
 
 EvalFn = Callable[[SeqRecModel], np.ndarray]  # model -> per-user validation ranks
 
@@ -41,7 +42,8 @@ class FitState:
 
 class Trainer:
     def __init__(self, model: SeqRecModel, objective: Objective, loss: Loss, train: SequenceArrays,
-                 validate: EvalFn, settings: RunSettings, run_dir: Path | None, device: torch.device):
+                 validate: EvalFn, settings: RunSettings, run_dir: Path | None, device: torch.device,
+                 sinks: list[Sink] | None = None):
         self.model, self.objective, self.loss = model, objective, loss
         self.train_arrays, self.validate = train, validate
         self.s, self.run_dir, self.device = settings, run_dir, device
@@ -49,6 +51,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay) \
             if t.weight_decay > 0 else torch.optim.Adam(model.parameters(), lr=t.lr)
         self.state = FitState()
+        self.sinks = sinks or []
         self.aux = getattr(model.item_encoder, "auxiliary_loss", None)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -141,12 +144,16 @@ class Trainer:
                    **{f"valid_{k}": v for k, v in valid.items()}, "best": improved}
             st.history.append(row)
             self._write_log()
+            for sink in self.sinks:
+                sink.log(row)
             self._save_last()
             if t.progress:
                 tqdm.write(f"epoch {st.epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}"
                            f"  ({t1 - t0:.1f}s + {t2 - t1:.1f}s){'  *' if improved else ''}")
             if t.max_seconds and time.perf_counter() - started > t.max_seconds:
                 break
+        for sink in self.sinks:
+            sink.close()
         return st
 
     def load_best(self) -> None:
