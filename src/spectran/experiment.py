@@ -105,4 +105,5 @@ def describe_protocol(s: RunSettings, ds: PreparedDataset) -> dict[str, Any]:
         "users_dropped": ds.meta.get("users_dropped", 0), "max_len": s.data.max_len,
         "encoder": s.text.encoder if method_spec(s.model.method).needs_text else None,
         "dim": s.model.dim, "seed": s.train.seed, "backbone": s.model.backbone, "method": s.model.method,
+        "label": s.model.label or s.model.method,
     }

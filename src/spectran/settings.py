@@ -37,6 +37,7 @@ class ModelSettings:
     backbone: str = "sasrec"
     method: str = "id"  # the item encoder (transformation)
     dim: int = 64  # d, the SR item-embedding dimension
+    label: str = ""  # the name shown in reports (default: the method's name)
 
 
 @dataclass
