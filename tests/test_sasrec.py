@@ -48,3 +48,16 @@ def test_output_at_t_ignores_later_items():
     hx, hy = model.hidden(x, table), model.hidden(y, table)
     assert torch.allclose(hx[:, :3], hy[:, :3], atol=1e-6)
     assert not torch.allclose(hx[:, 3:], hy[:, 3:], atol=1e-3)
+
+
+def test_packed_blocks_equal_the_padded_computation():
+    model = make_model()
+    sasrec = model.backbones[0]
+    x = torch.randn(3, 12, 16)
+    valid = torch.arange(12)[None] < torch.tensor([[12], [4], [1]])
+    packed = sasrec(x, valid)
+    h = sasrec.ln(x + sasrec.position.weight[:12])
+    for block in sasrec.blocks:
+        h = block(h, None, causal=True)
+    assert torch.allclose(packed[valid], h[valid], atol=1e-5)
+    assert (packed[~valid] == 0).all()

@@ -8,6 +8,7 @@ nested mapping into a :class:`RunSettings` with every section typed and validate
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -169,25 +170,31 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply ``section.key=value`` (value parsed as YAML) to the nested mapping ``raw``."""
-    if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
-    dotted, text = assignment.split("=", 1)
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
+    """Set ``section.key`` (any depth) in the nested mapping ``raw``, creating sections."""
     keys = dotted.strip().split(".")
     if len(keys) < 2 or not all(keys):
-        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
+        raise ConfigError(f"{where}: expected section.key=value")
     node = raw
     for key in keys[:-1]:
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {assignment!r}: '{key}' is not a section")
+            raise ConfigError(f"{where}: '{key}' is not a section")
         node = child
-    node[keys[-1]] = value
+    node[keys[-1]] = copy.deepcopy(value)
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply ``section.key=value`` (value parsed as YAML) to the nested mapping ``raw``."""
+    where = f"--set {assignment!r}"
+    if "=" not in assignment:
+        raise ConfigError(f"{where}: expected section.key=value")
+    dotted, text = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    set_dotted(raw, dotted, value, where)
 
 
 def resolve(raw: Mapping[str, Any]) -> RunSettings:

@@ -4,7 +4,8 @@ Follows RecBole 1.2.1's SASRec, the reference this project measures against: lea
 positions, LayerNorm + dropout on the input, post-LN blocks (attention, GELU feed-forward of
 width ``inner``), N(0, 0.02) initialisation. Deviations: attention runs through
 ``scaled_dot_product_attention`` with a causal mask (padding is on the right, so real positions
-never attend to it); the original paper's sqrt(d) embedding scale and pre-LN blocks are not used,
+never attend to it); position-wise layers run on the real positions only (same result, less
+work on padding); the original paper's sqrt(d) embedding scale and pre-LN blocks are not used,
 as in RecBole.
 """
 
@@ -39,11 +40,23 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
-        B, L, C = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        return self.out(self._attend(self.qkv(x), mask, causal))  # (B, L, C)
+
+    def packed(self, hp: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None,
+               causal: bool) -> torch.Tensor:
+        """Projections on the T real positions only, attention in the padded layout: (T, C) -> (T, C)."""
+        B, L = valid.shape
+        qkv = hp.new_zeros(B, L, 3 * hp.shape[1])
+        qkv[valid] = self.qkv(hp)
+        return self.out(self._attend(qkv, mask, causal)[valid])
+
+    def _attend(self, qkv: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+        B, L, C3 = qkv.shape
+        C = C3 // 3
+        q, k, v = qkv.view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, C/H)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(B, L, C))  # (B, L, C)
+        return y.transpose(1, 2).reshape(B, L, C)
 
 
 class TransformerBlock(nn.Module):
@@ -60,6 +73,12 @@ class TransformerBlock(nn.Module):
         x = self.ln1(x + self.drop(self.attn(x, mask, causal)))
         return self.ln2(x + self.drop(self.ffn(x)))
 
+    def packed(self, hp: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None,
+               causal: bool) -> torch.Tensor:
+        """The same block on the packed real positions hp (T, C) of the (B, L) layout ``valid``."""
+        hp = self.ln1(hp + self.drop(self.attn.packed(hp, valid, mask, causal)))
+        return self.ln2(hp + self.drop(self.ffn(hp)))
+
 
 class SASRec(nn.Module):
     def __init__(self, s: SASRecSettings, dim: int, max_len: int):
@@ -73,12 +92,16 @@ class SASRec(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        # x: (B, L, d) item embeddings, valid: (B, L); right padding + causal mask => no key mask
+        # x: (B, L, d) item embeddings, valid: (B, L); right padding + causal mask => no key mask.
+        # Sparse data leaves most of (B, L) as padding, so every position-wise layer runs on the
+        # T real positions only (packed); only attention uses the padded layout.
         L = x.shape[1]
-        h = self.drop(self.ln(x + self.position.weight[:L]))
+        hp = self.drop(self.ln((x + self.position.weight[:L])[valid]))  # (T, d)
         for block in self.blocks:
-            h = block(h, None, causal=True)
-        return h  # (B, L, d)
+            hp = block.packed(hp, valid, None, causal=True)
+        h = x.new_zeros(x.shape)
+        h[valid] = hp
+        return h  # (B, L, d), zeros at padding
 
 
 SPEC = BackboneSpec("sasrec", SASRecSettings, lambda s, dim, max_len: SASRec(s, dim, max_len),
