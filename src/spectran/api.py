@@ -4,6 +4,9 @@ A run folder holds ``config.yaml`` (resolved settings), ``env.json`` (library ve
 commit), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt``, ``metrics.json``,
 ``valid_ranks.npy``/``test_ranks.npy`` (per-user pessimistic ranks, row = user) and
 ``item_embeddings.npy`` (the learned (N, w) item table of the best checkpoint).
+
+Under ``torchrun`` (several processes) every rank runs :func:`train`; rank 0 alone writes the run
+folder, and the metrics are computed from the all-gathered per-user ranks (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import torch
 import yaml
 
 from spectran.errors import ConfigError, SpectranError
-from spectran.eval.evaluate import rank_targets
+from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.experiment import Experiment, build_experiment, describe_protocol
 from spectran.io import write_json, write_npy, write_text
 from spectran.settings import RunSettings, resolve, to_yaml
+from spectran.train import distributed
 from spectran.train.checkpoint import load_checkpoint
+from spectran.train.distributed import SINGLE, DistInfo
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
 from spectran.train.sinks import make_sinks
@@ -57,10 +62,11 @@ def _check_run_dir(out: Path, s: RunSettings) -> None:
             raise ConfigError(f"{out}: holds a run with different settings; choose another --out")
 
 
-def validator(exp: Experiment, split: str = "valid"):
+def validator(exp: Experiment, split: str = "valid", dist: DistInfo = SINGLE):
+    """model -> per-user ranks of ``split`` for every user (sharded over ranks under DDP)."""
     arrays, targets, history = exp.eval_arrays(split), exp.data.targets(split), exp.history(split)
     bs = exp.settings.eval.batch_size
-    return lambda model: rank_targets(model, exp.objective, arrays, targets, bs, exp.device, history)
+    return lambda model: rank_all_users(model, exp.objective, arrays, targets, bs, exp.device, history, dist)
 
 
 def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None) -> dict[str, Any]:
@@ -70,35 +76,51 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None)
         _check_run_dir(out, settings)
         return json.loads((out / "metrics.json").read_text())
     _check_run_dir(out, settings)
-    exp = exp or build_experiment(settings)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", to_yaml(settings))
-    write_json(out / "env.json", environment())
+    owns_group = not torch.distributed.is_initialized()
+    dinfo, rank_device = distributed.init_from_env(settings.train.device)
+    try:
+        return _train(settings, out, exp, dinfo, rank_device)
+    finally:
+        if dinfo.enabled and owns_group:
+            distributed.shutdown()
+
+
+def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: DistInfo,
+           rank_device: torch.device | None) -> dict[str, Any]:
+    with distributed.main_first(dinfo):  # rank 0 fills the data/embedding caches first
+        exp = exp or build_experiment(settings)
+    if rank_device is not None:
+        exp.model.to(rank_device)
+        exp.device = rank_device
+    if dinfo.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", to_yaml(settings))
+        write_json(out / "env.json", environment() | {"world_size": dinfo.world_size})
     s = settings
     loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
         if s.train.loss == "sampled" else make_loss(s.train.loss)
-    trainer = Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp), s, out, exp.device,
-                      sinks=make_sinks(s, out))
+    trainer = Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp, "valid", dinfo), s,
+                      out, exp.device, sinks=make_sinks(s, out) if dinfo.is_main else [], dist=dinfo)
     trainer.resume()
     state = trainer.fit()
     trainer.load_best()
     return finish_run(exp, out, {"best_epoch": state.best_epoch, "epochs": state.epoch,
-                                 "train_seconds_per_epoch": trainer.median_epoch_seconds()})
+                                 "train_seconds_per_epoch": trainer.median_epoch_seconds()}, dinfo)
 
 
-def finish_run(exp: Experiment, out: Path, fit: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate valid and test once on the loaded (best) model; write ranks, embeddings, metrics."""
+def finish_run(exp: Experiment, out: Path, fit: dict[str, Any], dist: DistInfo = SINGLE) -> dict[str, Any]:
+    """Evaluate valid and test once on the loaded (best) model; write ranks, embeddings, metrics.
+
+    Under DDP every rank takes part in the evaluation and returns the metrics; rank 0 writes.
+    """
     s = exp.settings
-    valid_ranks = validator(exp, "valid")(exp.model)
+    valid_ranks = validator(exp, "valid", dist)(exp.model)
     t0 = time.perf_counter()
-    test_ranks = validator(exp, "test")(exp.model)
+    test_ranks = validator(exp, "test", dist)(exp.model)
     eval_seconds = time.perf_counter() - t0
     with torch.no_grad():
         exp.model.eval()
         table = exp.model.item_table().float().cpu().numpy()
-    write_npy(out / "valid_ranks.npy", valid_ranks)
-    write_npy(out / "test_ranks.npy", test_ranks)
-    write_npy(out / "item_embeddings.npy", table)
     metrics = {
         "valid": metrics_from_ranks(valid_ranks, s.eval.ks),
         "test": metrics_from_ranks(test_ranks, s.eval.ks),
@@ -109,7 +131,12 @@ def finish_run(exp: Experiment, out: Path, fit: dict[str, Any]) -> dict[str, Any
     cold = exp.context.train_counts.numpy()[exp.data.targets("test") - 1] == 0
     if cold.any():  # test targets never seen in training (cold-start items)
         metrics["test_cold"] = {**metrics_from_ranks(test_ranks[cold], s.eval.ks), "users": int(cold.sum())}
-    write_json(out / "metrics.json", metrics)  # written last: marks the run finished
+    if dist.is_main:
+        write_npy(out / "valid_ranks.npy", valid_ranks)
+        write_npy(out / "test_ranks.npy", test_ranks)
+        write_npy(out / "item_embeddings.npy", table)
+        write_json(out / "metrics.json", metrics)  # written last: marks the run finished
+    distributed.barrier(dist)  # no rank leaves before the run folder is complete
     return metrics
 
 

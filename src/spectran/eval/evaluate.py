@@ -3,6 +3,10 @@
 Every user is evaluated exactly once; the item table is computed once per evaluation (inference
 costs what the backbone costs). Candidates are the N real items; with ``exclude_history`` the
 items of the user's history other than the target are removed from the candidates.
+
+Large catalogs: when N exceeds ``item_chunk`` the (B, N) score matrix is never formed; ranks are
+accumulated chunk by chunk of items (memory B x item_chunk). Under DDP (:func:`rank_all_users`)
+each rank scores a disjoint share of the users and the ranks are all-gathered.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ import numpy as np
 import torch
 
 from spectran.data.batches import SequenceArrays
+from spectran.errors import SpectranError
 from spectran.eval.metrics import pessimistic_ranks
 from spectran.model import SeqRecModel
+from spectran.train.distributed import SINGLE, DistInfo, gather_rows, local_rows
 from spectran.train.objectives import Objective
+
+ITEM_CHUNK = 262_144  # items scored at once; beyond this the ranks are accumulated by chunks
 
 
 @torch.no_grad()
@@ -28,7 +36,8 @@ def user_representations(model: SeqRecModel, objective: Objective, seqs: torch.T
 @torch.no_grad()
 def rank_targets(model: SeqRecModel, objective: Objective, arrays: SequenceArrays, targets: np.ndarray,
                  batch_size: int, device: torch.device, history: list[np.ndarray] | None = None,
-                 table: torch.Tensor | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+                 table: torch.Tensor | None = None, rows: np.ndarray | None = None,
+                 item_chunk: int = ITEM_CHUNK) -> np.ndarray:
     """Pessimistic rank of each user's target among all N items; ``rows`` selects a subset."""
     was_training = model.training
     model.eval()
@@ -41,13 +50,58 @@ def rank_targets(model: SeqRecModel, objective: Objective, arrays: SequenceArray
         seqs = torch.from_numpy(arrays.seqs[idx]).to(device)
         lengths = torch.from_numpy(arrays.lengths[idx]).to(device)
         user = user_representations(model, objective, seqs, lengths, table)
-        scores = model.scores(user, table).float()  # (B, N)
         tgt = torch.from_numpy(targets[idx] - 1).to(device)
-        if history is not None:
-            _mask_history(scores, [history[i] for i in idx], tgt)
-        ranks[start:start + len(idx)] = pessimistic_ranks(scores, tgt).cpu().numpy()
+        hist = None if history is None else [history[i] for i in idx]
+        if len(table) <= item_chunk:
+            scores = model.scores(user, table).float()  # (B, N)
+            if hist is not None:
+                _mask_history(scores, hist, tgt)
+            batch_ranks = pessimistic_ranks(scores, tgt)
+        else:
+            batch_ranks = _chunked_ranks(model, user, table, tgt, hist, item_chunk)
+        ranks[start:start + len(idx)] = batch_ranks.cpu().numpy()
     model.train(was_training)
     return ranks
+
+
+def rank_all_users(model: SeqRecModel, objective: Objective, arrays: SequenceArrays, targets: np.ndarray,
+                   batch_size: int, device: torch.device, history: list[np.ndarray] | None = None,
+                   dist: DistInfo = SINGLE) -> np.ndarray:
+    """:func:`rank_targets` over every user; under DDP each rank scores its share, then all-gather."""
+    n = len(arrays.seqs)
+    if not dist.enabled:
+        return rank_targets(model, objective, arrays, targets, batch_size, device, history)
+    rows = local_rows(n, dist)
+    local = rank_targets(model, objective, arrays, targets, batch_size, device, history, rows=rows)
+    return gather_rows(local, n, dist)
+
+
+def _chunked_ranks(model: SeqRecModel, user: torch.Tensor, table: torch.Tensor, tgt: torch.Tensor,
+                   hist: list[np.ndarray] | None, chunk: int) -> torch.Tensor:
+    """Pessimistic ranks without the (B, N) matrix: count higher/equal items chunk by chunk.
+
+    The target's score is read from the very GEMM call (same operands, same shapes) that the
+    counting pass repeats, so ties are judged on identical arithmetic; its own column is then
+    excluded from the counts. Chunks holding some target are therefore scored twice.
+    """
+    B, N = len(user), len(table)
+    target_score = torch.empty(B, device=user.device)
+    owner = tgt // chunk
+    for c in owner.unique().tolist():
+        rows = (owner == c).nonzero().squeeze(1)
+        scores = model.scores(user, table[c * chunk:(c + 1) * chunk]).float()  # (B, chunk)
+        target_score[rows] = scores[rows, tgt[rows] - c * chunk]
+    if not torch.isfinite(target_score).all():
+        raise SpectranError("non-finite score for an evaluation target (the model produced NaN/inf)")
+    beaten = torch.zeros(B, dtype=torch.int64, device=user.device)
+    for lo in range(0, N, chunk):
+        scores = model.scores(user, table[lo:lo + chunk]).float()  # (B, chunk)
+        inside = (tgt >= lo) & (tgt < lo + len(scores[0]))
+        scores[inside.nonzero().squeeze(1), (tgt[inside] - lo)] = float("-inf")  # not the target itself
+        if hist is not None:
+            _mask_history(scores, [h[(h - 1 >= lo) & (h - 1 < lo + chunk)] - lo for h in hist], tgt - lo)
+        beaten += (scores >= target_score[:, None]).sum(dim=1)
+    return 1 + beaten
 
 
 def _mask_history(scores: torch.Tensor, histories: list[np.ndarray], targets: torch.Tensor) -> None:

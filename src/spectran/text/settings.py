@@ -1,4 +1,9 @@
-"""Settings of the semantic text encoder (SPEC §3)."""
+"""Settings of the semantic text encoder (SPEC §3).
+
+The settings that change the vectors (encoder, fields, separator, normalize, and per encoder
+pooling, dtype, fake_dim, max_length) are part of the embedding cache's identity, so different
+values never share a cache file; ``batch_size``, ``chunk_size`` and ``device`` change speed only.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ class TextSettings:
     encoder: str = "minilm"  # minilm | mpnet | fake | st:PATH | hf:PATH | npy:FILE
     fields: list[str] = field(default_factory=lambda: ["text"])  # item fields joined, in order
     separator: str = " "  # between fields
-    normalize: bool = False  # L2-normalise each embedding
+    normalize: bool = False  # L2-normalise each embedding (MiniLM/MPNet already end in a Normalize layer)
     pooling: Literal["mean", "last", "cls"] = "mean"  # for hf: encoders
-    batch_size: int = 64
-    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # model precision for hf: on GPU
+    batch_size: int = 64  # texts per forward pass
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # hf: precision; auto = bf16/fp16 on CUDA, fp32 on CPU
     fake_dim: int = 32  # dimension of the deterministic fake encoder (tests)
+    max_length: int = 0  # token limit per text; 0 = the model's own (st models) or 512 (hf:)
+    chunk_size: int = 2048  # items per resumable chunk written while encoding
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N

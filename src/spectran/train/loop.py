@@ -1,8 +1,13 @@
 """The training loop: epochs, early stopping on validation, `last`/`best` checkpoints, resume.
 
 Data order, masking and negatives of epoch e come from a generator seeded with (seed, e), and the
-global RNG (dropout) is saved in every `last` checkpoint, so a run killed after epoch k and
-resumed follows exactly the same path as an uninterrupted one.
+global RNG (dropout) is re-seeded from (seed, e, rank) at the start of every epoch, so a run
+killed at any point and resumed from `last` follows exactly the same path as an uninterrupted one.
+
+Several processes (``torchrun``): the model is wrapped in DDP; every rank builds the same global
+batch and trains on its slice, with the loss scaled so that the averaged gradient equals the
+one-process gradient (see spectran.train.distributed). Rank 0 alone writes logs and checkpoints.
+Mixed precision (``train.precision`` bf16/fp16) uses autocast on GPU; fp16 adds a GradScaler.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from spectran.data.batches import SequenceArrays, iterate_batches
@@ -23,9 +30,10 @@ from spectran.eval.metrics import metrics_from_ranks
 from spectran.io import atomic_path
 from spectran.model import SeqRecModel
 from spectran.settings import RunSettings
-from spectran.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from spectran.train.checkpoint import load_checkpoint, save_checkpoint
+from spectran.train.distributed import SINGLE, DistInfo, all_sum, barrier, broadcast_flag
 from spectran.train.losses import Loss
-from spectran.train.objectives import Objective
+from spectran.train.objectives import Objective, TrainBatch
 from spectran.train.sinks import Sink
 
 EvalFn = Callable[[SeqRecModel], np.ndarray]  # model -> per-user validation ranks
@@ -40,23 +48,56 @@ class FitState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+class TrainStep(nn.Module):
+    """One step's loss as a module forward, so that DDP can wrap it and synchronise gradients.
+
+    Returns the loss *sum* over the targets of this batch (and the auxiliary loss times the number
+    of sequences); the trainer divides by the global counts.
+    """
+
+    def __init__(self, model: SeqRecModel, loss: Loss):
+        super().__init__()
+        self.model, self.loss = model, loss
+        self.aux = getattr(model.item_encoder, "auxiliary_loss", None)
+
+    def forward(self, batch: TrainBatch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        table = self.model.item_table()  # (N, w): once per step, shared by input and head
+        hidden = self.model.hidden(batch.inputs, table)  # (B, L, w)
+        sel = batch.targets != 0
+        count = int(sel.sum())
+        if count == 0:  # a rank's slice of a last, tiny batch: take part in the gradient all-reduce
+            return hidden.sum() * 0 + table.sum() * 0, hidden.new_zeros(())
+        main = self.loss(hidden[sel], batch.targets[sel], table, generator) * count
+        extra = self.aux(batch, hidden) if self.aux is not None else None
+        return main, (extra * len(batch.inputs) if extra is not None else main.new_zeros(()))
+
+
 class Trainer:
     def __init__(self, model: SeqRecModel, objective: Objective, loss: Loss, train: SequenceArrays,
                  validate: EvalFn, settings: RunSettings, run_dir: Path | None, device: torch.device,
-                 sinks: list[Sink] | None = None):
+                 sinks: list[Sink] | None = None, dist: DistInfo = SINGLE):
         self.model, self.objective, self.loss = model, objective, loss
         self.train_arrays, self.validate = train, validate
-        self.s, self.run_dir, self.device = settings, run_dir, device
+        self.s, self.device, self.dist = settings, device, dist
+        self.run_dir = run_dir if dist.is_main else None  # only rank 0 writes
+        self.resume_dir = run_dir  # every rank resumes
         t = settings.train
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay) \
             if t.weight_decay > 0 else torch.optim.Adam(model.parameters(), lr=t.lr)
         self.state = FitState()
-        self.sinks = sinks or []
-        self.aux = getattr(model.item_encoder, "auxiliary_loss", None)
+        self.sinks = (sinks or []) if dist.is_main else []
+        self.step = TrainStep(model, loss)
+        if dist.enabled:
+            ids = [device.index] if device.type == "cuda" else None
+            self.step = DDP(self.step, device_ids=ids, find_unused_parameters=True)
+        self.use_amp = device.type == "cuda" and t.precision != "fp32"
+        self.amp_dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and t.precision == "fp16")
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def _ckpt(self, name: str) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / "checkpoints" / f"{name}.pt"
+    def _ckpt(self, name: str, folder: Path | None = None) -> Path | None:
+        folder = folder or self.run_dir
+        return None if folder is None else folder / "checkpoints" / f"{name}.pt"
 
     def _save_last(self) -> None:
         path = self._ckpt("last")
@@ -65,19 +106,20 @@ class Trainer:
         st = self.state
         save_checkpoint(path, {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "rng": rng_state(), "epoch": st.epoch, "best_epoch": st.best_epoch,
+            "scaler": self.scaler.state_dict(), "epoch": st.epoch, "best_epoch": st.best_epoch,
             "best_score": st.best_score, "bad_epochs": st.bad_epochs,
             "history": json.dumps(st.history)})
 
     def resume(self) -> bool:
-        """Continue from `last` if it exists; returns whether it did."""
-        path = self._ckpt("last")
+        """Continue from `last` if it exists (every rank); returns whether it did."""
+        path = self._ckpt("last", self.resume_dir)
         if path is None or not path.is_file():
             return False
         ck = load_checkpoint(path, map_location=self.device)
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
         self.state = FitState(ck["epoch"], ck["best_epoch"], ck["best_score"], ck["bad_epochs"],
                               json.loads(ck["history"]))
         self._write_log()
@@ -85,40 +127,43 @@ class Trainer:
 
     # -- one epoch -----------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
-        t = self.s.train
-        gen = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
+        """One pass over the training users; returns the mean loss per target of the epoch."""
+        t, d = self.s.train, self.dist
+        epoch_seed = t.seed * 1_000_003 + epoch
+        gen = torch.Generator().manual_seed(epoch_seed)  # data order and masking: the same on every rank
+        # negatives of sampled losses and dropout: per epoch and per rank
+        loss_gen = torch.Generator().manual_seed(epoch_seed * 65_537 + 2 * d.rank + 1)
+        torch.manual_seed(epoch_seed * 65_537 + 2 * d.rank)
         arr = self.train_arrays
         n = len(arr.seqs)
         self.model.train()
-        total, count = 0.0, 0
+        total, targets_seen = 0.0, 0
         batches = iterate_batches(n, t.batch_size, gen)
         bar = tqdm(batches, total=(n + t.batch_size - 1) // t.batch_size, desc=f"epoch {epoch + 1}",
-                   disable=not t.progress, leave=False, dynamic_ncols=True)
-        use_amp = self.device.type == "cuda" and t.precision != "fp32"
-        amp_dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
-        for idx in bar:
-            batch = self.objective.train_batch(torch.from_numpy(arr.users[idx.numpy()]),
-                                               torch.from_numpy(arr.seqs[idx.numpy()]),
-                                               torch.from_numpy(arr.lengths[idx.numpy()]), gen)
-            inputs, targets = batch.inputs.to(self.device), batch.targets.to(self.device)
-            with torch.autocast(self.device.type, dtype=amp_dtype, enabled=use_amp):
-                table = self.model.item_table()  # (N, w): once per step, shared by input and head
-                hidden = self.model.hidden(inputs, table)  # (B, L, w)
-                sel = targets != 0
-                loss = self.loss(hidden[sel], targets[sel], table, gen)
-                if self.aux is not None:
-                    batch.inputs, batch.targets = inputs, targets
-                    extra = self.aux(batch, hidden)
-                    if extra is not None:
-                        loss = loss + extra
+                   disable=not (t.progress and d.is_main), leave=False, dynamic_ncols=True)
+        for step, idx in enumerate(bar):
+            ix = idx.numpy()
+            # every rank builds the same global batch (same generator draws), then keeps its slice
+            full = self.objective.train_batch(torch.from_numpy(arr.users[ix]), torch.from_numpy(arr.seqs[ix]),
+                                              torch.from_numpy(arr.lengths[ix]), gen)
+            n_targets, n_seqs = int((full.targets != 0).sum()), len(ix)
+            part = slice(d.rank, None, d.world_size)
+            batch = TrainBatch(full.users[part], full.inputs[part].to(self.device),
+                               full.targets[part].to(self.device))
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                main, extra = self.step(batch, loss_gen)
+            # mean over the global batch; DDP averages gradients over ranks, hence the world size
+            loss = (main / n_targets + extra / n_seqs) * d.world_size
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += float(loss.detach())
-            count += 1
-            if count % 10 == 0:
-                bar.set_postfix(loss=f"{total / count:.4f}")
-        return total / max(count, 1)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += float(main.detach())
+            targets_seen += int((batch.targets != 0).sum())
+            if (step + 1) % 10 == 0:
+                bar.set_postfix(loss=f"{total / max(targets_seen, 1):.4f}")
+        total, targets_seen = all_sum([total, targets_seen], d)
+        return total / max(targets_seen, 1)
 
     # -- the whole fit -------------------------------------------------------------------------
     def fit(self) -> FitState:
@@ -147,17 +192,18 @@ class Trainer:
             for sink in self.sinks:
                 sink.log(row)
             self._save_last()
-            if t.progress:
+            if t.progress and self.dist.is_main:
                 tqdm.write(f"epoch {st.epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}"
                            f"  ({t1 - t0:.1f}s + {t2 - t1:.1f}s){'  *' if improved else ''}")
-            if t.max_seconds and time.perf_counter() - started > t.max_seconds:
+            if broadcast_flag(bool(t.max_seconds) and time.perf_counter() - started > t.max_seconds, self.dist):
                 break
         for sink in self.sinks:
             sink.close()
         return st
 
     def load_best(self) -> None:
-        path = self._ckpt("best")
+        barrier(self.dist)  # rank 0 may still be writing the last `best`
+        path = self._ckpt("best", self.resume_dir)
         if path is not None and path.is_file():
             self.model.load_state_dict(load_checkpoint(path, map_location=self.device)["model"])
 

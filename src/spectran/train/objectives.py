@@ -47,12 +47,18 @@ class CausalObjective:
 class MaskedObjective:
     """BERT4Rec: each real item is replaced by [MASK] with probability ``mask_ratio`` and
     predicted; for a fraction ``last_ratio`` of sequences only the last item is masked, which
-    matches the inference query (a [MASK] appended after the history). Padding is never masked.
+    matches the inference query (a [MASK] appended after the history). Padding is never masked;
+    a sequence that drew no mask trains on its last item. Defaults as ``BERT4RecSettings``.
+
+    ``query`` expects histories padded to the model's max length L (as ``eval_sequences`` makes
+    them): a history of L items drops its oldest one to make room for the [MASK], so training
+    (at most L items, some masked) and inference (at most L - 1 items + [MASK]) use the same
+    positions.
     """
 
     extra_width = 0
 
-    def __init__(self, mask_id: int, mask_ratio: float = 0.2, last_ratio: float = 0.1):
+    def __init__(self, mask_id: int, mask_ratio: float = 0.2, last_ratio: float = 0.5):
         self.mask_id, self.mask_ratio, self.last_ratio = mask_id, mask_ratio, last_ratio
 
     def train_batch(self, users, seqs, lengths, generator):

@@ -1,0 +1,1 @@
+"""Diagnostics: singular-value spectra, effective rank, attention mass, dimension sensitivity (SPEC §9)."""

@@ -1,0 +1,97 @@
+"""Spectral coordinates shared by the SVD family and SpecTran (one scaling convention for all).
+
+From the basis E - mu = U diag(sigma) V^T (spectran.spectral.basis):
+
+- ``U_hat = U[:, :r] * c`` with c = sqrt(N) (``scaling="sqrt_n"``: every column has unit mean
+  square, i.e. unit variance when E is centred) or c = 1 (``scaling="none"``);
+- ``sigma_bar = sigma / sigma_1``; the weighting g(sigma_bar) is sigma_bar (``"sigma"``, PCA-like:
+  the top coordinate keeps unit scale and the others shrink with their singular value) or 1
+  (``"one"``, whitened);
+- the truncated table ``U_hat[:, :d] * g(sigma_bar[:d])``, zero-padded to d columns when the
+  rank is below d. ``svd_frozen``, ``pca_init`` and SpecTran without attention all build their
+  table with :func:`truncated_table`, so they agree exactly.
+
+:class:`ColdStartProjector` holds what projecting a new item needs (mean, V, 1/sigma, c) as
+non-persistent buffers (derived data, rebuilt from the basis, never stored in checkpoints).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spectran.encoders.base import ItemContext
+from spectran.encoders.fusion import Fusion
+from spectran.errors import ConfigError
+
+Scaling = Literal["sqrt_n", "none"]
+Weighting = Literal["sigma", "one"]
+
+
+def require_basis(ctx: ItemContext, method: str):
+    """The context's SpectralBasis; a ConfigError when the preparation layer did not compute it."""
+    if ctx.basis is None:
+        raise ConfigError(f"method '{method}' needs the SVD of the semantic embeddings (no basis was prepared)")
+    return ctx.basis
+
+
+def coord_scale(num_items: int, scaling: Scaling) -> float:
+    """c in U_hat = U * c."""
+    return math.sqrt(num_items) if scaling == "sqrt_n" else 1.0
+
+
+def scaled_coords(basis, rank_cap: int, scaling: Scaling) -> torch.Tensor:
+    """U_hat (N, r): the top-r (``rank_cap`` <= 0: all) left singular vectors times c."""
+    r = basis.rank if rank_cap <= 0 else min(rank_cap, basis.rank)
+    return basis.U[:, :r].float() * coord_scale(basis.num_items, scaling)  # (N, r)
+
+
+def normalised_sigma(basis, rank_cap: int = 0) -> torch.Tensor:
+    """sigma_bar = sigma / sigma_1, (r,)."""
+    r = basis.rank if rank_cap <= 0 else min(rank_cap, basis.rank)
+    sigma = basis.sigma[:r].float()
+    return sigma / sigma[0]
+
+
+def weight_profile(sigma_bar: torch.Tensor, weighting: Weighting) -> torch.Tensor:
+    """g(sigma_bar): sigma_bar (PCA-like) or ones (whitened)."""
+    return sigma_bar.clone() if weighting == "sigma" else torch.ones_like(sigma_bar)
+
+
+def truncated_table(coords: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """coords[:, :k] * weights[:k] with k = min(d, r), zero-padded to (N, d)."""
+    k = min(dim, coords.shape[1], weights.shape[0])
+    table = coords[:, :k] * weights[:k]  # (N, k)
+    if k < dim:
+        table = torch.cat([table, table.new_zeros(table.shape[0], dim - k)], dim=1)
+    return table  # (N, d)
+
+
+def fuse_without_id(fusion: Fusion, semantic: torch.Tensor) -> torch.Tensor:
+    """Fuse semantic rows (M, d) of items that have no ID embedding (cold start): ID part = 0."""
+    if fusion.kind in ("sum", "none"):
+        return semantic
+    both = torch.cat([semantic, torch.zeros_like(semantic)], dim=-1)  # (M, 2d)
+    if fusion.kind == "concat":
+        return fusion.proj(both)
+    return torch.sigmoid(fusion.proj(both)) * semantic
+
+
+class ColdStartProjector(nn.Module):
+    """u_hat = (e - mean) V diag(1/sigma) * c for new items (SPEC §5 cold start), (M, D) -> (M, r)."""
+
+    def __init__(self, basis, rank: int, scale: float):
+        super().__init__()
+        self.register_buffer("mean", basis.mean.float().clone(), persistent=False)  # (D,)
+        self.register_buffer("proj", (basis.V[:, :rank] / basis.sigma[:rank]).float() * scale,
+                             persistent=False)  # (D, r)
+
+    def forward(self, semantic: torch.Tensor) -> torch.Tensor:
+        if semantic.ndim != 2 or semantic.shape[1] != self.proj.shape[0]:
+            raise ConfigError(f"new item embeddings: expected shape (M, {self.proj.shape[0]}), "
+                              f"got {tuple(semantic.shape)}")
+        x = semantic.to(self.proj.device, torch.float64) - self.mean.double()
+        return (x @ self.proj.double()).float()  # (M, r)

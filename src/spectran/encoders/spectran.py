@@ -1,0 +1,182 @@
+"""``spectran``: the Spectral-Aware Transformer-based Adapter (SPEC §5).
+
+Follows Cui et al., "SpecTran: Spectral-Aware Transformer-based Adapter for LLM-Enhanced
+Sequential Recommendation" (SIGIR 2026, arXiv 2601.21986). From the SVD E - mu = U diag(sigma) V^T
+(computed once in the preparation layer), with U_hat = U * sqrt(N) and sigma_bar = sigma / sigma_1:
+
+    S_h  = Q_h K_h^T / sqrt(h)                         (d, r) per head, Q_h (d, h), K_h (r, h)
+    phi  = Softshrink_lambda (exact zeros below lambda) | row-wise Softmax over r | none
+    A    = diag(g(sigma_bar_1..d)), g(x) = sum_m beta_m x^m, zero beyond column d   (d, r)
+    E_s  = U_hat [gate * alpha * sum_h phi(S_h) + A]^T                               (N, d)
+
+then E_s is fused with an ID table (sum by default). With the attention term off and beta fixed,
+E_s is exactly ``svd_frozen``'s table (same scaling, same code path).
+
+Deviations and choices the paper leaves open (each a setting): ``alpha`` scales the attention
+term (1/sqrt(r) by default, so that phi(S) with N(0, 1) queries/keys contributes O(1) per
+coordinate, the scale of A's top entry) and a learnable scalar ``gate`` starting at 0.1, so
+SpecTran starts close to the SVD truncation and the attention term is added as it helps (with
+gate 1 the random phi(S) mixes all r whitened components, noise tail included, into every
+coordinate; on office, 3 seeds, that was 0.005 NDCG@10 below the small-gate variants); beta is fixed
+by default, because a learnable A hurt in our office measurements (SPEC §5 "Measured so far",
+and again here: 3 seeds, -0.001 NDCG@10); ``scale`` (0.1) multiplies E_s exactly as in
+``svd_frozen`` (at 1.0 every semantic table diverged on office, see svd_frozen's docstring).
+E_s is recomputed at every training step (one (N x r)(r x d) product) and cached in eval mode
+under ``no_grad``; the cache is keyed on every parameter's version counter and the mode, so an
+optimiser step, ``load_state_dict`` or ``train()`` invalidates it. Inference therefore costs
+what the backbone costs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spectran.encoders.base import ItemContext, MethodSpec
+from spectran.encoders.fusion import Fusion, FusionKind
+from spectran.encoders.spectral_coords import (ColdStartProjector, Scaling, coord_scale, fuse_without_id,
+                                               normalised_sigma, require_basis, scaled_coords,
+                                               truncated_table)
+from spectran.errors import ConfigError
+
+
+@dataclass
+class SpecTranSettings:
+    rank: int = 0  # r: number of spectral components attended to; 0 = all (min(N, D) or numerical rank)
+    heads: int = 1  # attention heads (summed)
+    head_dim: int = 0  # h, width of each head's queries/keys; 0 = d
+    qk_std: float = 1.0  # Q, K ~ N(0, qk_std^2) at init
+    attention: Literal["softshrink", "softmax", "none"] = "softshrink"  # phi; none = ablation "w/o attention"
+    shrink: float = 0.5  # Softshrink threshold lambda (initial value)
+    learn_shrink: bool = True  # lambda learnable (ablation: fixed)
+    attn_scale: Literal["inv_sqrt_r", "one"] = "inv_sqrt_r"  # alpha, fixed factor on phi(S)
+    gate_init: float = 0.1  # scalar gate on the attention term (initial value): starts near svd_frozen
+    learn_gate: bool = True  # gate learnable (it grew 0.1 -> 0.21 on office)
+    position: bool = True  # spectral-position encoding A (ablation: off)
+    order: int = 2  # M, polynomial order of g
+    position_init: Literal["pca", "whiten"] = "pca"  # beta so that g(x) = x ("pca") or g = 1 ("whiten")
+    learn_position: bool = False  # beta learnable
+    scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
+    scale: float = 0.1  # factor on E_s, as svd_frozen's (0.1: near the ID table; 1.0 diverged)
+    fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
+    id_std: float = 0.02  # N(0, id_std) initialisation of the ID table
+    center: bool = True  # centre E before the SVD
+
+
+def _beta_init(order: int, init: str) -> torch.Tensor:
+    if order < 0 or (init == "pca" and order < 1):
+        raise ConfigError(f"method.order: polynomial order {order} cannot represent g(x) = "
+                          f"{'x' if init == 'pca' else '1'} (use order >= {1 if init == 'pca' else 0})")
+    beta = torch.zeros(order + 1)
+    beta[1 if init == "pca" else 0] = 1.0
+    return beta  # (M + 1,)
+
+
+class SpecTran(nn.Module):
+    num_views = 1
+
+    def __init__(self, coords: torch.Tensor, sigma_bar: torch.Tensor, projector: ColdStartProjector,
+                 s: SpecTranSettings, dim: int, num_items: int):
+        super().__init__()
+        r = coords.shape[1]
+        self.s, self.dim, self.rank = s, dim, r
+        self.register_buffer("coords", coords, persistent=False)  # (N, r) U_hat, derived from E
+        self.register_buffer("sigma_bar", sigma_bar, persistent=False)  # (r,)
+        self.projector = projector
+        self.fusion = Fusion(s.fusion, num_items, dim, s.id_std)
+        if s.attention != "none":
+            h = s.head_dim or dim
+            self.head_dim = h
+            self.query = nn.Parameter(torch.randn(s.heads, dim, h) * s.qk_std)  # (H, d, h)
+            self.key = nn.Parameter(torch.randn(s.heads, r, h) * s.qk_std)  # (H, r, h)
+            self.shrink = nn.Parameter(torch.tensor(float(s.shrink)), requires_grad=s.learn_shrink)
+            self.gate = nn.Parameter(torch.tensor(float(s.gate_init)), requires_grad=s.learn_gate)
+            self.alpha = 1.0 / math.sqrt(r) if s.attn_scale == "inv_sqrt_r" else 1.0
+        if s.position:
+            self.beta = nn.Parameter(_beta_init(s.order, s.position_init), requires_grad=s.learn_position)
+        self._cache: tuple[tuple, torch.Tensor] | None = None
+
+    # -- the spectral mixing matrix ------------------------------------------------------------
+    def attention_scores(self) -> torch.Tensor:
+        """phi(S) summed over heads, (d, r), before gate and alpha."""
+        S = self.query @ self.key.transpose(1, 2) / math.sqrt(self.head_dim)  # (H, d, r)
+        if self.s.attention == "softshrink":
+            lam = self.shrink.clamp_min(0)
+            phi = torch.sign(S) * F.relu(S.abs() - lam)  # exact zeros where |S| <= lambda
+        else:
+            phi = torch.softmax(S, dim=-1)
+        return phi.sum(dim=0)  # (d, r)
+
+    def position_weights(self) -> torch.Tensor:
+        """g(sigma_bar_j) for the top min(d, r) components, (k,)."""
+        k = min(self.dim, self.rank)
+        x = self.sigma_bar[:k]
+        powers = torch.stack([x ** m for m in range(len(self.beta))], dim=0)  # (M + 1, k)
+        return (self.beta[:, None] * powers).sum(dim=0)
+
+    def mixing(self) -> torch.Tensor:
+        """W = gate * alpha * phi(S) + A, (d, r); E_s = U_hat W^T."""
+        W = self.coords.new_zeros(self.dim, self.rank)
+        if self.s.attention != "none":
+            W = W + self.gate * self.alpha * self.attention_scores()
+        if self.s.position:
+            k = min(self.dim, self.rank)
+            idx = torch.arange(k, device=W.device)
+            W = W.index_put((idx, idx), self.position_weights(), accumulate=True)  # A on the top-k diagonal
+        return W
+
+    def semantic(self, coords: torch.Tensor | None = None) -> torch.Tensor:
+        """E_s (N, d) for the training items, or for ``coords`` (M, r) of new items."""
+        U_hat = self.coords if coords is None else coords
+        if self.s.attention == "none":
+            weights = self.position_weights() if self.s.position else U_hat.new_zeros(0)
+            return truncated_table(U_hat, weights, self.dim) * self.s.scale  # svd_frozen's code path
+        return (U_hat @ self.mixing().T) * self.s.scale  # (N, r) (r, d) -> (N, d)
+
+    # -- the item-encoder interface ------------------------------------------------------------
+    def _cache_key(self) -> tuple:
+        return (self.training, torch.is_autocast_enabled(self.coords.device.type),
+                *(p._version for p in self.parameters()), *(p.data_ptr() for p in self.parameters()))
+
+    def forward(self) -> torch.Tensor:
+        if self.training or torch.is_grad_enabled():
+            self._cache = None
+            return self.fusion(self.semantic())
+        key = self._cache_key()
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self.fusion(self.semantic()))
+        return self._cache[1]  # inference: E_s computed once, then the backbone's cost only
+
+    def train(self, mode: bool = True) -> "SpecTran":
+        self._cache = None
+        return super().train(mode)
+
+    def embed_new_items(self, semantic: torch.Tensor) -> torch.Tensor:
+        """(M, D) embeddings of items with text but no interactions -> (M, d), ID part zero."""
+        return fuse_without_id(self.fusion, self.semantic(self.projector(semantic)))
+
+    def spectral_attention(self) -> torch.Tensor | None:
+        """phi(S) (d, r) for the diagnostics (SPEC §9: attention mass on principal components), or None."""
+        return None if self.s.attention == "none" else self.attention_scores()
+
+    def adapter_parameters(self) -> int:
+        """Learnable parameters of the adapter itself (Q, K, lambda, gate, beta), ID table excluded."""
+        skip = {id(p) for p in self.fusion.parameters()}
+        return sum(p.numel() for p in self.parameters() if p.requires_grad and id(p) not in skip)
+
+
+def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
+    basis = require_basis(ctx, "spectran")
+    if s.heads < 1 or s.head_dim < 0 or s.rank < 0:
+        raise ConfigError("method.heads must be >= 1, method.head_dim and method.rank >= 0")
+    coords = scaled_coords(basis, s.rank, s.scaling)  # (N, r)
+    projector = ColdStartProjector(basis, coords.shape[1], coord_scale(basis.num_items, s.scaling))
+    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items)
+
+
+SPEC = MethodSpec("spectran", SpecTranSettings, build, family="spectral", needs_text=True, needs_basis=True)

@@ -1,0 +1,90 @@
+"""``spectran sweep`` and ``spectran report`` (SPEC §12); auto-registered by :mod:`spectran.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from spectran.errors import ConfigError
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from spectran.experiments.execute import run_all, summarise, threads_per_worker
+    from spectran.experiments.sweep import apply_filters, expand, load_sweep, run_state
+    from spectran.settings import apply_override
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    spec = load_sweep(args.sweep)
+    for assignment in args.overrides:
+        apply_override(spec.base, assignment)
+    runs = expand(spec, args.out, threads=threads_per_worker(args.workers),
+                  skip_unavailable=args.skip_unavailable)
+    runs = apply_filters(runs, args.filter)
+    if args.dry_run:
+        for run in runs:
+            print(f"{run_state(run.folder):<20} {run.label:<28} {run.folder}")
+        print(f"{len(runs)} runs", file=sys.stderr)
+        return 0
+    outcomes = run_all(runs, args.out, workers=args.workers, progress=not args.no_progress,
+                       rows=list(spec.rows) or None)
+    print(summarise(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from spectran.experiments.report import report, write_csv
+
+    metrics = [m.strip().lower() for m in args.metrics.split(",")] if args.metrics else None
+    rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
+    markdown, cells, tests = report(args.paths, metrics, ours=args.ours, group_by=args.group_by,
+                                    test=args.test, extras=args.extras, rows=rows)
+    if args.out:
+        from spectran.io import write_text
+
+        out = Path(args.out)
+        write_text(out, markdown)
+        write_csv(out.with_suffix(".csv"), cells)
+        write_csv(out.with_name(out.stem + "_significance.csv"), tests)
+        print(f"wrote {out} and {out.with_suffix('.csv')}", file=sys.stderr)
+    else:
+        print(markdown)
+    if args.plot_dim:
+        from spectran.diagnostics.dims import plot_dimension_sensitivity
+
+        plot_dimension_sensitivity(args.paths, args.plot_dim, metric=args.dim_metric)
+        print(f"wrote {args.plot_dim}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a grid of runs from a sweep file (resumable)")
+    p.add_argument("sweep", help="sweep YAML file (sections: base, grid, rows)")
+    p.add_argument("--out", required=True, help="root folder of the sweep's run folders")
+    p.add_argument("--workers", type=int, default=1,
+                   help="runs in parallel (subprocesses), each with train.threads = cpus // workers "
+                        "unless the sweep sets it")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=V1[,V2]",
+                   help="run only runs whose setting KEY (dotted, or 'label') is one of the values (repeatable)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a setting of every run (applied to the sweep's base)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
+    p.add_argument("--skip-unavailable", action="store_true",
+                   help="drop rows whose method/backbone is not implemented in this version")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("report", help="table of mean ± std over seeds, gain and significance")
+    p.add_argument("paths", nargs="+", help="sweep folders or run folders")
+    p.add_argument("--out", help="Markdown file (a CSV of the cells and of the tests is written beside it)")
+    p.add_argument("--metrics", help="comma-separated test metrics (default recall@10,recall@20,ndcg@10,ndcg@20)")
+    p.add_argument("--ours", default="spectran", help="row whose gain and significance are reported")
+    p.add_argument("--group-by", help="one table per value of this setting (backbone, dim, or a dotted key)")
+    p.add_argument("--test", default="wilcoxon", choices=["wilcoxon", "t-test"], help="paired test")
+    p.add_argument("--extras", action="store_true", help="also valid NDCG@10 and median seconds per epoch")
+    p.add_argument("--rows", help="comma-separated row order (default: the sweep file's, ours last)")
+    p.add_argument("--plot-dim", metavar="FILE.png",
+                   help="also plot test metric against model.dim per method (dimension sensitivity)")
+    p.add_argument("--dim-metric", default="ndcg@10", help="metric of --plot-dim")
+    p.set_defaults(func=_cmd_report)

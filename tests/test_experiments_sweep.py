@@ -1,0 +1,168 @@
+"""Sweep files: expansion, validation before anything runs, layout, filters, failures, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spectran.cli import main
+from spectran.errors import ConfigError
+from spectran.experiments.execute import run_all
+from spectran.experiments.sweep import apply_filters, expand, parse_sweep, run_state
+
+TINY = {"data": {"dataset": "synthetic"}, "text": {"encoder": "fake"},
+        "model": {"dim": 8}, "backbone": {"layers": 1, "heads": 1, "inner": 16},
+        "train": {"epochs": 1, "batch_size": 128}}
+
+
+def sweep(grid=None, rows=None, base=None) -> dict:
+    return {"base": base if base is not None else TINY, "grid": grid or {"train.seed": [0, 1]},
+            "rows": rows if rows is not None else {"id": {"model.method": "id"}}}
+
+
+def test_expand_is_the_cross_product_with_readable_folders(tmp_path: Path):
+    spec = parse_sweep(sweep({"model.dim": [8, 16], "train.seed": [0, 1, 2]},
+                             {"id": {"model.method": "id"}, "id no dropout": {"model.method": "id",
+                                                                              "backbone.dropout": 0.0}}))
+    runs = expand(spec, tmp_path, threads=3)
+    assert len(runs) == 2 * 3 * 2
+    folders = {r.folder.relative_to(tmp_path).as_posix() for r in runs}
+    assert "synthetic/sasrec/id/dim-8/seed0" in folders
+    assert "synthetic/sasrec/id-no-dropout/dim-16/seed2" in folders
+    run = next(r for r in runs if r.label == "id no dropout")
+    assert run.settings.backbone.dropout == 0.0 and run.settings.model.label == "id no dropout"
+    assert run.settings.train.threads == 3 and run.settings.train.progress is False
+    assert run.settings.train.epochs == 1  # from base
+
+
+def test_explicit_threads_are_kept(tmp_path: Path):
+    base = {**TINY, "train": {**TINY["train"], "threads": 1}}
+    (run, *_) = expand(parse_sweep(sweep(base=base)), tmp_path, threads=8)
+    assert run.settings.train.threads == 1
+
+
+def test_a_typo_fails_the_whole_sweep_naming_the_row(tmp_path: Path):
+    spec = parse_sweep(sweep(rows={"id": {"model.method": "id"}, "broken": {"model.method": "id",
+                                                                             "train.learning_rate": 1}}))
+    with pytest.raises(ConfigError, match="row 'broken' at train.seed=0: train: unknown setting 'learning_rate'"):
+        expand(spec, tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"grid": {}, "rows": {"a": {"model.method": "id"}}, "extra": 1}, "unknown section 'extra'"),
+    ({"rows": {"a": {"method.x": 1}}}, "row 'a' must be a mapping with model.method"),
+    ({"grid": {"train.seed": 3}, "rows": {"a": {"model.method": "id"}}}, "non-empty list"),
+    ({"rows": {"a": {"model.method": "id", "model.label": "b"}}}, "drop model.label"),
+    ({"grid": {"train.seed": [0]}}, "no method chosen"),
+    ({"grid": {"model.method": ["id"]}, "rows": {"a": {"model.method": "id"}}}, "set by the rows"),
+])
+def test_malformed_sweep_files(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_sweep(raw, "s.yaml")
+
+
+def test_rowless_sweep_labels_runs_by_method(tmp_path: Path):
+    runs = expand(parse_sweep({"base": TINY, "grid": {"model.method": ["id"], "train.seed": [4]}}), tmp_path)
+    assert [r.label for r in runs] == ["id"]
+    assert runs[0].folder == tmp_path / "synthetic" / "sasrec" / "id" / "seed4"
+
+
+def test_filters(tmp_path: Path):
+    spec = parse_sweep(sweep({"train.seed": [0, 1, 2]}, {"id": {"model.method": "id"},
+                                                          "other": {"model.method": "id"}}))
+    runs = expand(spec, tmp_path)
+    assert len(apply_filters(runs, ["train.seed=0,2"])) == 4
+    assert [r.label for r in apply_filters(runs, ["label=other", "train.seed=1"])] == ["other"]
+    assert len(apply_filters(runs, ["train.progress=false"])) == 6
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_filters(runs, ["seed"])
+
+
+def test_skip_unavailable_drops_planned_but_missing_methods(tmp_path: Path, monkeypatch):
+    import spectran.encoders.registry as registry
+
+    real = registry.method_names
+    monkeypatch.setattr(registry, "method_names",
+                        lambda available_only=True: [n for n in real(available_only)
+                                                     if not (available_only and n == "mlp")])
+    spec = parse_sweep(sweep(rows={"id": {"model.method": "id"}, "mlp": {"model.method": "mlp"}}))
+    assert {r.label for r in expand(spec, tmp_path, skip_unavailable=True)} == {"id"}
+
+
+def test_failures_are_collected_and_the_rest_runs(tmp_path: Path):
+    spec = parse_sweep(sweep({"train.seed": [0]}, {"id": {"model.method": "id"},
+                                                    "missing": {"model.method": "id",
+                                                                "data.dataset": str(tmp_path / "nope")}}))
+    runs = expand(spec, tmp_path / "out")
+    outcomes = run_all(runs, tmp_path / "out", progress=False)
+    status = {o.run.label: o for o in outcomes}
+    assert status["id"].status == "ok" and (runs[0].folder / "metrics.json").is_file()
+    assert status["missing"].status == "failed" and "dataset folder not found" in status["missing"].error
+    assert "dataset folder not found" in (runs[1].folder / "error.txt").read_text()
+    summary = json.loads((tmp_path / "out" / "sweep_summary.json").read_text())
+    assert [r["status"] for r in summary["runs"]] == ["ok", "failed"]
+    again = {o.run.label: o.status for o in run_all(runs, tmp_path / "out", progress=False)}
+    assert again == {"id": "done", "missing": "failed"}  # finished runs are not redone
+
+
+def test_cli_dry_run_and_exit_code(tmp_path: Path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sweep({"train.seed": [0, 1]})))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("pending") and "synthetic/sasrec/id/seed0" in out[0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(sweep(rows={"x": {"model.method": "nosuch"}})))
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "row 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_killed_sweep_restarts_without_redoing_finished_runs(tmp_path: Path):
+    path = tmp_path / "s.yaml"
+    base = {**TINY, "train": {**TINY["train"], "epochs": 2}}
+    path.write_text(yaml.safe_dump(sweep({"train.seed": [0, 1, 2]}, base=base)))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spectran", "sweep", str(path), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = out / "synthetic" / "sasrec" / "id" / "seed0" / "metrics.json"
+    deadline = time.time() + 120
+    while not first.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # a hard kill, as a lost machine would do
+    proc.wait()
+    assert first.is_file()
+    runs = sorted(out.rglob("seed*"))
+    finished = {p: p.joinpath("metrics.json").stat().st_mtime_ns for p in runs if (p / "metrics.json").is_file()}
+    assert 1 <= len(finished) < 3  # killed halfway
+    assert main(["sweep", str(path), "--out", str(out), "--no-progress"]) == 0
+    for folder, mtime in finished.items():
+        assert (folder / "metrics.json").stat().st_mtime_ns == mtime  # not redone
+    assert all(run_state(out / "synthetic" / "sasrec" / "id" / f"seed{s}") == "done" for s in range(3))
+    summary = json.loads((out / "sweep_summary.json").read_text())
+    assert sorted(r["status"] for r in summary["runs"]) == sorted(["done"] * len(finished) +
+                                                                  ["ok"] * (3 - len(finished)))
+
+
+@pytest.mark.slow
+def test_parallel_workers_run_subprocesses_and_collect_failures(tmp_path: Path):
+    spec = parse_sweep(sweep({"train.seed": [0, 1]}, {"id": {"model.method": "id"},
+                                                       "missing": {"model.method": "id",
+                                                                   "data.dataset": str(tmp_path / "nope")}}))
+    runs = expand(spec, tmp_path / "out", threads=1)
+    outcomes = run_all(runs, tmp_path / "out", workers=2, progress=False)
+    status = sorted((o.run.label, o.status) for o in outcomes)
+    assert status == [("id", "ok"), ("id", "ok"), ("missing", "failed"), ("missing", "failed")]
+    ok = next(r for r in runs if r.label == "id")
+    assert (ok.folder / "sweep_config.yaml").is_file() and (ok.folder / "test_ranks.npy").is_file()
+    failed = next(r for r in runs if r.label == "missing")
+    assert "dataset folder not found" in (failed.folder / "error.txt").read_text()
