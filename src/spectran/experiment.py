@@ -58,7 +58,7 @@ def semantic_matrix(s: RunSettings, ds: PreparedDataset) -> np.ndarray:
     """E (N, D) for the dataset's items, from the embedding cache (encoded on demand)."""
     from spectran.text.api import load_or_encode
 
-    return load_or_encode(ds, s.text)
+    return load_or_encode(ds, s.text, progress=s.train.progress)
 
 
 def item_context(s: RunSettings, ds: PreparedDataset, needs_text: bool, needs_basis: bool) -> ItemContext:

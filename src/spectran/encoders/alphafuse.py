@@ -26,7 +26,7 @@ from spectran.errors import ConfigError
 
 @dataclass
 class AlphaFuseSettings:
-    null_dim: int = 0  # ID coordinates: the last null_dim of the d whitened components; 0 = d // 2 (as the paper's 64 of 128)
+    null_dim: int = 0  # ID coordinates: the last null_dim of the d whitened ones; 0 = d // 2 (paper: 64 of 128)
     mode: Literal["add", "cover"] = "add"  # ID added to the frozen null coordinates, or replacing them
     id_init: Literal["normal", "zeros"] = "normal"  # initial ID embeddings (AlphaFuse uses both)
     id_std: float = 0.02  # std of the normal initialisation

@@ -58,7 +58,7 @@ class MaskedObjective:
 
     extra_width = 0
 
-    def __init__(self, mask_id: int, mask_ratio: float = 0.2, last_ratio: float = 0.5):
+    def __init__(self, mask_id: int, mask_ratio: float = 0.6, last_ratio: float = 0.5):
         self.mask_id, self.mask_ratio, self.last_ratio = mask_id, mask_ratio, last_ratio
 
     def train_batch(self, users, seqs, lengths, generator):
