@@ -4,8 +4,8 @@ Follows RecBole 1.2.1's SASRec, the reference this project measures against: lea
 positions, LayerNorm + dropout on the input, post-LN blocks (attention, GELU feed-forward of
 width ``inner``), N(0, 0.02) initialisation. Deviations: attention runs through
 ``scaled_dot_product_attention`` with a causal mask (padding is on the right, so real positions
-never attend to it); position-wise layers run on the real positions only (same result, less
-work on padding); the original paper's sqrt(d) embedding scale and pre-LN blocks are not used,
+never attend to it); position-wise layers run on the real positions only and attention per length
+bucket (same result, a fraction of the work on padding); the original paper's sqrt(d) embedding scale and pre-LN blocks are not used,
 as in RecBole.
 """
 
@@ -42,13 +42,16 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
         return self.out(self._attend(self.qkv(x), mask, causal))  # (B, L, C)
 
-    def packed(self, hp: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None,
-               causal: bool) -> torch.Tensor:
-        """Projections on the T real positions only, attention in the padded layout: (T, C) -> (T, C)."""
-        B, L = valid.shape
-        qkv = hp.new_zeros(B, L, 3 * hp.shape[1])
-        qkv[valid] = self.qkv(hp)
-        return self.out(self._attend(qkv, mask, causal)[valid])
+    def packed(self, hp: torch.Tensor, packing: "Packing") -> torch.Tensor:
+        """Causal attention over packed real positions (T, C) -> (T, C): projections on the T
+        positions only, attention per length bucket padded to the bucket's width."""
+        qkv = self.qkv(hp)  # (T, 3C)
+        y = hp.new_zeros(hp.shape)
+        for tokens, present in packing.groups:
+            block = qkv.new_zeros(*present.shape, qkv.shape[1])  # (n, W, 3C)
+            block[present] = qkv[tokens]
+            y = y.index_put((tokens,), self._attend(block, None, causal=True)[present])
+        return self.out(y)
 
     def _attend(self, qkv: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
         B, L, C3 = qkv.shape
@@ -73,11 +76,31 @@ class TransformerBlock(nn.Module):
         x = self.ln1(x + self.drop(self.attn(x, mask, causal)))
         return self.ln2(x + self.drop(self.ffn(x)))
 
-    def packed(self, hp: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None,
-               causal: bool) -> torch.Tensor:
-        """The same block on the packed real positions hp (T, C) of the (B, L) layout ``valid``."""
-        hp = self.ln1(hp + self.drop(self.attn.packed(hp, valid, mask, causal)))
+    def packed(self, hp: torch.Tensor, packing: "Packing") -> torch.Tensor:
+        """The same block, causal, on the packed real positions hp (T, C)."""
+        hp = self.ln1(hp + self.drop(self.attn.packed(hp, packing)))
         return self.ln2(hp + self.drop(self.ffn(hp)))
+
+
+class Packing:
+    """Where the T real positions of a right-padded batch ``valid`` (B, L) sit in the packed
+    (row-major) order, grouped by sequence length into buckets of width 8, 16, 32, ... so that
+    attention (and its dropout) costs about sum(len^2) instead of B * L^2 on sparse data."""
+
+    def __init__(self, valid: torch.Tensor):
+        lengths = valid.sum(dim=1)  # (B,)
+        starts = torch.cumsum(lengths, 0) - lengths  # packed index of each row's first position
+        self.groups: list[tuple[torch.Tensor, torch.Tensor]] = []
+        low, width, L = 0, 8, valid.shape[1]
+        while low < L:
+            width = min(width, L)
+            rows = ((lengths > low) & (lengths <= width)).nonzero().squeeze(1)
+            if rows.numel():
+                pos = torch.arange(width, device=valid.device)
+                present = pos[None] < lengths[rows, None]  # (n, W)
+                tokens = (starts[rows, None] + pos[None])[present]  # (T_bucket,)
+                self.groups.append((tokens, present))
+            low, width = width, width * 2
 
 
 class SASRec(nn.Module):
@@ -97,8 +120,9 @@ class SASRec(nn.Module):
         # T real positions only (packed); only attention uses the padded layout.
         L = x.shape[1]
         hp = self.drop(self.ln((x + self.position.weight[:L])[valid]))  # (T, d)
+        packing = Packing(valid)
         for block in self.blocks:
-            hp = block.packed(hp, valid, None, causal=True)
+            hp = block.packed(hp, packing)
         h = x.new_zeros(x.shape)
         h[valid] = hp
         return h  # (B, L, d), zeros at padding
