@@ -125,6 +125,7 @@ def main() -> None:
     t0 = time.perf_counter()
     basis = compute_basis(E, center=True, chunk_rows=a.chunk_rows)
     record("streamed SVD (Gram)", time.perf_counter() - t0, f"rank {basis.rank}, chunk {a.chunk_rows:,} rows")
+    del E  # unmap E: training needs only the basis (its read pages would otherwise stay in RSS)
 
     s = resolve({"model": {"method": "spectran", "dim": 64}, "method": {"rank": a.rank},
                  "train": {"loss": "sampled", "num_negatives": a.negatives, "negatives": "uniform",

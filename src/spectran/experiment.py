@@ -88,8 +88,8 @@ def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Exp
     model = SeqRecModel(encoder, backbones, ds.num_items, s.model.dim, masked=masked)
     objective: Objective = CausalObjective()
     if masked:
-        objective = MaskedObjective(model.mask_id, float(getattr(s.backbone, "mask_ratio", 0.2)),
-                                    float(getattr(s.backbone, "last_ratio", 0.1)))
+        kw = {k: float(getattr(s.backbone, k)) for k in ("mask_ratio", "last_ratio") if hasattr(s.backbone, k)}
+        objective = MaskedObjective(model.mask_id, **kw)
     device = pick_device(s.train.device)
     return Experiment(s, ds, model.to(device), objective, ctx, device)
 

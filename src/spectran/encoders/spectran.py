@@ -17,7 +17,8 @@ term (1/sqrt(r) by default, so that phi(S) with N(0, 1) queries/keys contributes
 coordinate, the scale of A's top entry) and a learnable scalar ``gate`` starting at 0.1, so
 SpecTran starts close to the SVD truncation and the attention term is added as it helps (with
 gate 1 the random phi(S) mixes all r whitened components, noise tail included, into every
-coordinate; on office, 3 seeds, that was 0.005 NDCG@10 below the small-gate variants); beta is fixed
+coordinate: at scale 1, office, 3 seeds, 0.005 NDCG@10 below the small-gate variants; at the
+default scale 0.1 the two tied on one seed, 0.0530 vs 0.0534); beta is fixed
 by default, because a learnable A hurt in our office measurements (SPEC §5 "Measured so far",
 and again here: 3 seeds, -0.001 NDCG@10); ``scale`` (0.1) multiplies E_s exactly as in
 ``svd_frozen`` (at 1.0 every semantic table diverged on office, see svd_frozen's docstring).
