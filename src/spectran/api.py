@@ -49,7 +49,7 @@ def environment() -> dict[str, Any]:
             "threads": torch.get_num_threads()}
 
 
-def _check_run_dir(out: Path, s: RunSettings) -> None:
+def check_run_dir(out: Path, s: RunSettings) -> None:
     """A run folder belongs to one configuration: refuse to resume a different one."""
     cfg = out / "config.yaml"
     if cfg.is_file():
@@ -73,9 +73,9 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None)
     """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once."""
     out = Path(out)
     if (out / "metrics.json").is_file():
-        _check_run_dir(out, settings)
+        check_run_dir(out, settings)
         return json.loads((out / "metrics.json").read_text())
-    _check_run_dir(out, settings)
+    check_run_dir(out, settings)
     owns_group = not torch.distributed.is_initialized()
     dinfo, rank_device = distributed.init_from_env(settings.train.device)
     try:

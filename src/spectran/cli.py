@@ -11,10 +11,11 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from typing import Any, Sequence
 
-from spectran.errors import SpectranError
+from spectran.errors import ConfigError, SpectranError
 
 _COMMAND_MODULES = [
     "spectran.text.cli",  # encode
@@ -55,7 +56,12 @@ def settings_from_args(args: argparse.Namespace):
             raw.setdefault(section, {})[key] = value
     for assignment in getattr(args, "overrides", []):
         apply_override(raw, assignment)
-    return resolve(raw)
+    try:
+        return resolve(raw)
+    except ConfigError as exc:
+        if getattr(args, "config", None):
+            raise ConfigError(f"{args.config}: {exc}") from None
+        raise
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -74,6 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.no_progress:
         s.train.progress = False
     metrics = train(s, args.out)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
                       "epochs": metrics["epochs"], "out": args.out}, indent=2))
     return 0

@@ -72,10 +72,10 @@ def _check_finished(run: PlannedRun) -> Outcome | None:
     """A finished run with the same settings is skipped; one with other settings is a failure."""
     if not (run.folder / "metrics.json").is_file():
         return None
-    from spectran.api import _check_run_dir
+    from spectran.api import check_run_dir
 
     try:
-        _check_run_dir(run.folder, run.settings)
+        check_run_dir(run.folder, run.settings)
     except SpectranError as exc:
         return Outcome(run, "failed", error=str(exc))
     return Outcome(run, "done")
