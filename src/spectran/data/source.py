@@ -18,7 +18,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -58,10 +58,9 @@ def read_dataset(folder: Path, name: str | None = None) -> RawDataset:
 # canonical layout
 
 
-def _read_items_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise DataError(f"{path}: item file not found (expected one JSON object per item)")
-    by_id: dict[int, dict[str, Any]] = {}
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row, object) per line of a JSONL file; an empty line, invalid JSON or a non-object is an
+    error naming the file and row."""
     with open(path, encoding="utf-8") as fh:
         for row, line in enumerate(fh, start=1):
             if not line.strip():
@@ -70,17 +69,27 @@ def _read_items_jsonl(path: Path) -> list[dict[str, Any]]:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{row}: invalid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("item"), int):
-                raise DataError(f"{path}:{row}: expected an object with an integer 'item'")
-            item = rec["item"]
-            text = rec.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{path}:{row}: item {item} has no text (expected a non-empty 'text')")
-            if item < 1:
-                raise DataError(f"{path}:{row}: item id {item} out of range (ids start at 1)")
-            if item in by_id:
-                raise DataError(f"{path}:{row}: item {item} appears twice")
-            by_id[item] = rec
+            if not isinstance(rec, dict):
+                raise DataError(f"{path}:{row}: expected a JSON object")
+            yield row, rec
+
+
+def _read_items_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DataError(f"{path}: item file not found (expected one JSON object per item)")
+    by_id: dict[int, dict[str, Any]] = {}
+    for row, rec in iter_jsonl(path):
+        if not isinstance(rec.get("item"), int):
+            raise DataError(f"{path}:{row}: expected an object with an integer 'item'")
+        item = rec["item"]
+        text = rec.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}:{row}: item {item} has no text (expected a non-empty 'text')")
+        if item < 1:
+            raise DataError(f"{path}:{row}: item id {item} out of range (ids start at 1)")
+        if item in by_id:
+            raise DataError(f"{path}:{row}: item {item} appears twice")
+        by_id[item] = rec
     if not by_id:
         raise DataError(f"{path}: no items")
     n = max(by_id)

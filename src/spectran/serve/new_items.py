@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spectran.data.source import iter_jsonl
 from spectran.errors import CacheError, ConfigError, DataError
 from spectran.io import atomic_path
 
@@ -57,14 +58,8 @@ def read_items_jsonl(path: str | Path, fields: list[str], separator: str) -> lis
     if not p.is_file():
         raise DataError(f"{p}: new-items file not found (expected JSONL with 'item' and 'text')")
     rows: list[tuple[str, str]] = []
-    for row, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            raise DataError(f"{p}:{row}: empty line (expected a JSON object)")
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{p}:{row}: invalid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or "item" not in record:
+    for row, record in iter_jsonl(p):
+        if "item" not in record:
             raise DataError(f"{p}:{row}: expected an object with an 'item' id")
         parts = []
         for name in fields:
