@@ -117,6 +117,19 @@ def test_group_by_backbone_gives_one_table_each(tmp_path: Path):
     assert len(tests) == 2
 
 
+def test_group_by_backbone_ignores_each_backbones_own_settings(tmp_path: Path):
+    for bb, dropout in (("sasrec", 0.5), ("bert4rec", 0.2)):
+        for label in ("id", "spectran"):
+            folder = make_run(tmp_path, "office", label, 0, [1, FAR], backbone=bb)
+            config = yaml.safe_load((folder / "config.yaml").read_text())
+            config["backbone"] = {"dropout": dropout}
+            (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    _, cells, _ = report([tmp_path], ["ndcg@10"], group_by="backbone")
+    assert {c["row"] for c in cells} == {"id", "spectran"}
+    _, cells, _ = report([tmp_path], ["ndcg@10"])  # one table: the dropouts are real variants
+    assert any("dropout" in c["row"] for c in cells)
+
+
 def test_uneven_seed_counts_are_marked(tmp_path: Path):
     make_run(tmp_path, "office", "id", 0, [1, FAR])
     make_run(tmp_path, "office", "id", 1, [1, FAR])

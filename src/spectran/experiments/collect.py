@@ -116,6 +116,8 @@ def assign_variants(records: list[RunRecord], group: str | None = None,
                     ignore: Iterable[str] = ()) -> None:
     """Name each record's configuration within its label (see the module docstring)."""
     skip = _BOOKKEEPING | set(ignore) | ({group} if group else set())
+    # grouping by a component also groups its own settings section (backbone.*, method.*)
+    own = {"model.backbone": "backbone.", "model.method": "method."}.get(group or "")
     by_label: dict[str, list[RunRecord]] = defaultdict(list)
     for r in records:
         by_label[r.label].append(r)
@@ -123,7 +125,8 @@ def assign_variants(records: list[RunRecord], group: str | None = None,
         def relevant(r: RunRecord) -> dict[str, Any]:
             uses_text = r.protocol.get("encoder", "unknown") is not None
             return {k: v for k, v in r.config.items()
-                    if k not in skip and (uses_text or not k.startswith("text."))}
+                    if k not in skip and (uses_text or not k.startswith("text."))
+                    and not (own and k.startswith(own))}
         views = [relevant(r) for r in runs]
         keys = sorted({k for v in views for k in v})
         varying = [k for k in keys if len({json.dumps(v.get(k), default=str) for v in views}) > 1]
