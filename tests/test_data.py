@@ -110,3 +110,13 @@ def test_prepared_cache_round_trip(small):
     b = prepare(DataSettings(dataset=str(small)))  # from cache
     assert np.array_equal(a.items, b.items) and np.array_equal(a.offsets, b.offsets)
     assert a.item_records == b.item_records
+
+
+def test_train_item_counts_use_only_training_parts(small):
+    ds = prepare(DataSettings(dataset=str(small)))
+    expected = np.zeros(ds.num_items, dtype=np.int64)
+    for u in range(ds.num_users):
+        for item in ds.train_part(u):
+            expected[item - 1] += 1
+    assert ds.train_item_counts().tolist() == expected.tolist()
+    assert ds.train_item_counts()[3] == 0  # item 4 only ever appears as a validation target

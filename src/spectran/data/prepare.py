@@ -61,10 +61,10 @@ class PreparedDataset:
 
     def train_item_counts(self) -> np.ndarray:
         """(num_items,) how often each item occurs in the training parts."""
-        counts = np.zeros(self.num_items + 1, dtype=np.int64)
-        for u in range(self.num_users):
-            np.add.at(counts, self.train_part(u), 1)
-        return counts[1:]
+        in_train = np.ones(len(self.items), dtype=bool)
+        in_train[self.offsets[1:] - 1] = False  # test targets
+        in_train[self.offsets[1:] - 2] = False  # validation targets
+        return np.bincount(self.items[in_train], minlength=self.num_items + 1)[1:].astype(np.int64)
 
 
 def default_data_root() -> Path | None:
