@@ -79,3 +79,41 @@ def test_spectran_run_reloads_to_the_same_table(tmp_path, semantic_stub):
     with torch.no_grad():
         table = exp.model.item_table().numpy()
     np.testing.assert_allclose(table, np.load(tmp_path / "run" / "item_embeddings.npy"), atol=1e-6)
+
+
+def test_unseen_ids_zero_scores_never_trained_items_by_their_semantic_part(tmp_path, semantic_stub, monkeypatch):
+    """model.unseen_ids=zero: the ID rows of items without training interactions stay exactly zero
+    through training, so their rows are the semantic part alone; test_cold is reported for them."""
+    from spectran.data.prepare import PreparedDataset
+
+    real_counts = PreparedDataset.train_item_counts
+    cold_items: list[int] = []
+
+    def counts(self):
+        c = real_counts(self).copy()
+        cold_items[:] = sorted(set(self.targets("test")[:10].tolist()))  # 1-based ids
+        c[np.array(cold_items) - 1] = 0
+        return c
+
+    monkeypatch.setattr(PreparedDataset, "train_item_counts", counts)
+    s = settings(tmp_path, "spectran", {})
+    s.model.unseen_ids = "zero"
+    exp = build_experiment(s)
+    metrics = train(s, tmp_path / "run", exp)
+    unseen = exp.context.train_counts == 0
+    assert unseen.sum().item() == len(cold_items) > 0
+    enc = exp.model.item_encoder.eval()
+    with torch.no_grad():
+        table, semantic = enc(), enc.semantic()
+    torch.testing.assert_close(table[unseen], semantic[unseen])  # ID part held at zero
+    assert (table[~unseen] - semantic[~unseen]).abs().sum(dim=1).min() > 0  # trained ID rows elsewhere
+    assert metrics["test_cold"]["users"] >= 10
+
+
+def test_unseen_ids_zero_needs_a_fused_id_table(tmp_path):
+    from spectran.errors import ConfigError
+
+    s = settings(tmp_path, "id", {})
+    s.model.unseen_ids = "zero"
+    with pytest.raises(ConfigError, match="unseen_ids=zero: method 'id'"):
+        build_experiment(s)

@@ -17,7 +17,9 @@ from spectran.backbones.registry import backbone_spec
 from spectran.data.batches import SequenceArrays, eval_sequences, history_items, training_sequences
 from spectran.data.prepare import PreparedDataset, prepare
 from spectran.encoders.base import ItemContext
+from spectran.encoders.fusion import Fusion
 from spectran.encoders.registry import method_spec
+from spectran.errors import ConfigError
 from spectran.model import SeqRecModel
 from spectran.settings import RunSettings
 from spectran.train.objectives import CausalObjective, MaskedObjective, Objective
@@ -74,6 +76,16 @@ def item_context(s: RunSettings, ds: PreparedDataset, needs_text: bool, needs_ba
     return ItemContext(ds.num_items, s.model.dim, semantic, basis, counts, s.train.seed)
 
 
+def zero_unseen_ids(encoder: torch.nn.Module, unseen: torch.Tensor, method: str) -> None:
+    """model.unseen_ids = zero: hold the ID rows of never-trained items at zero (see Fusion.zero_ids)."""
+    fusions = [m for m in encoder.modules() if isinstance(m, Fusion) and m.id_table is not None]
+    if not fusions:
+        raise ConfigError(f"model.unseen_ids=zero: method '{method}' has no ID table fused with a "
+                          "semantic table (use it with mlp, moe, whiten_mlp, svd_frozen or spectran)")
+    for fusion in fusions:
+        fusion.zero_ids(unseen)
+
+
 def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Experiment:
     if s.train.threads > 0:
         torch.set_num_threads(s.train.threads)
@@ -82,6 +94,8 @@ def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Exp
     ctx = item_context(s, ds, mspec.needs_text, mspec.needs_basis)
     seed_everything(s.train.seed)  # model initialisation depends on the seed only
     encoder = mspec.build(s.method, ctx)
+    if s.model.unseen_ids == "zero":
+        zero_unseen_ids(encoder, ctx.train_counts == 0, s.model.method)
     views = int(getattr(encoder, "num_views", 1))
     backbones = [bspec.build(s.backbone, s.model.dim, s.data.max_len) for _ in range(views)]
     masked = bspec.objective == "masked"

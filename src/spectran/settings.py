@@ -39,6 +39,10 @@ class ModelSettings:
     method: str = "id"  # the item encoder (transformation)
     dim: int = 64  # d, the SR item-embedding dimension
     label: str = ""  # the name shown in reports (default: the method's name)
+    # ID rows of items with no training interaction: "learn" (as any other row) or "zero" (held at
+    # zero, so such items are scored by their semantic part alone: cold start; methods that fuse a
+    # semantic table with an ID table only)
+    unseen_ids: Literal["learn", "zero"] = "learn"
 
 
 @dataclass

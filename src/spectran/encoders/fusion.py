@@ -25,14 +25,25 @@ class Fusion(nn.Module):
         self.id_table = nn.Parameter(torch.randn(num_items, dim) * id_std) if kind != "none" else None
         if kind in ("concat", "gate"):
             self.proj = nn.Linear(2 * dim, dim)
+        self.register_buffer("id_keep", None, persistent=False)  # (N, 1) 0/1, see zero_ids
+
+    def zero_ids(self, unseen: torch.Tensor) -> None:
+        """Hold the ID rows of the ``unseen`` items (bool (N,)) at zero, in training and inference:
+        an item without training interactions is represented by its semantic part alone (its ID
+        row would only ever be pushed down as a negative). Derived from the data, not checkpointed."""
+        self.id_keep = (~unseen).to(self.id_table.dtype)[:, None].to(self.id_table.device)
+
+    def ids(self) -> torch.Tensor:
+        return self.id_table if self.id_keep is None else self.id_table * self.id_keep
 
     def forward(self, semantic: torch.Tensor) -> torch.Tensor:
         if self.kind == "none":
             return semantic
+        ids = self.ids()
         if self.kind == "sum":
-            return semantic + self.id_table
-        both = torch.cat([semantic, self.id_table], dim=-1)
+            return semantic + ids
+        both = torch.cat([semantic, ids], dim=-1)
         if self.kind == "concat":
             return self.proj(both)
         gate = torch.sigmoid(self.proj(both))
-        return gate * semantic + (1 - gate) * self.id_table
+        return gate * semantic + (1 - gate) * ids
