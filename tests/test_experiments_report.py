@@ -166,3 +166,20 @@ def test_cli_writes_markdown_and_csv(runs: Path, tmp_path: Path, capsys):
     assert (tmp_path / "out" / "table_significance.csv").is_file()
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_cold_columns_average_only_runs_with_cold_targets(runs: Path):
+    """--cold: test_cold metrics per row; runs without cold-start targets are left out of the cell."""
+    for seed, value in [(0, 0.2), (1, 0.4)]:
+        path = runs / "office" / "sasrec" / "spectran" / "dim64" / f"seed{seed}" / "metrics.json"
+        m = json.loads(path.read_text())
+        m["test_cold"] = {"ndcg@10": value, "recall@10": 2 * value, "users": 3}
+        path.write_text(json.dumps(m))
+    md, cells, _ = report([runs], ["ndcg@10"], cold=True)
+    by = {(c["row"], c["metric"], c["split"]): c for c in cells}
+    cold = by[("spectran", "ndcg@10", "test_cold")]
+    assert cold["mean"] == pytest.approx(0.3) and cold["n"] == 2 and cold["seeds"] == "0 1"
+    assert by[("spectran", "recall@10", "test_cold")]["mean"] == pytest.approx(0.6)
+    assert ("id", "ndcg@10", "test_cold") not in by  # no cold block in any id run
+    assert "office cold ndcg@10" in md.splitlines()[next(i for i, l in enumerate(md.splitlines())
+                                                          if l.startswith("| method"))]

@@ -44,7 +44,7 @@ def test_svd_frozen_shapes_and_gradients(ctx):
     assert set(g) == {"fusion.id_table"} and g["fusion.id_table"].abs().sum() > 0  # the SVD part is frozen
     U_hat = ctx.basis.U[:, :DIM] * N ** 0.5
     sigma_bar = ctx.basis.sigma[:DIM] / ctx.basis.sigma[0]
-    torch.testing.assert_close(m.frozen, U_hat * sigma_bar * 0.1)  # default scale 0.1
+    torch.testing.assert_close(m.frozen, U_hat * sigma_bar * 0.3)  # default scale 0.3
     torch.testing.assert_close(build(svd_frozen, ctx, weighting="one", scale=1.0).frozen, U_hat)
     unit = build(svd_frozen, ctx, scale=1.0).frozen
     assert unit[:, 0].pow(2).mean().item() == pytest.approx(1.0, rel=1e-4)  # unit-variance coordinates
@@ -179,13 +179,13 @@ def test_pca_init_variants(ctx):
     r = ctx.basis.rank
     uniform = build(pca_init, ctx, select="uniform")().detach()
     cols = np.unique(np.linspace(0, r - 1, DIM).round().astype(int))
-    torch.testing.assert_close(uniform, U_hat[:, cols] * sigma_bar[cols] * 0.1)
+    torch.testing.assert_close(uniform, U_hat[:, cols] * sigma_bar[cols] * 0.3)
     rand_a = build(pca_init, ctx, select="random")().detach()
     assert torch.equal(rand_a, build(pca_init, ctx, select="random")().detach())  # seeded by ctx.seed
     assert not torch.equal(rand_a, by_var().detach())
     raw = build(pca_init, ctx, source="raw")().detach()
     top = torch.argsort(ctx.semantic.double().var(dim=0), descending=True)[:DIM]
-    torch.testing.assert_close(raw, (ctx.semantic - ctx.semantic.mean(dim=0))[:, top] * 0.1, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(raw, (ctx.semantic - ctx.semantic.mean(dim=0))[:, top] * 0.3, atol=1e-5, rtol=1e-5)
 
 
 def test_missing_basis_is_a_config_error(ctx):

@@ -20,7 +20,7 @@ gate 1 the random phi(S) mixes all r whitened components, noise tail included, i
 coordinate: at scale 1, office, 3 seeds, 0.005 NDCG@10 below the small-gate variants; at the
 default scale 0.1 the two tied on one seed, 0.0530 vs 0.0534); beta is fixed
 by default, because a learnable A hurt in our office measurements (SPEC §5 "Measured so far",
-and again here: 3 seeds, -0.001 NDCG@10); ``scale`` (0.1) multiplies E_s exactly as in
+and again here: 3 seeds, -0.001 NDCG@10); ``scale`` (0.3) multiplies E_s exactly as in
 ``svd_frozen`` (at 1.0 every semantic table diverged on office, see svd_frozen's docstring).
 E_s is recomputed at every training step (one (N x r)(r x d) product) and cached in eval mode
 under ``no_grad``; the cache is keyed on every parameter's version counter and the mode, so an
@@ -63,7 +63,7 @@ class SpecTranSettings:
     position_init: Literal["pca", "whiten"] = "pca"  # beta so that g(x) = x ("pca") or g = 1 ("whiten")
     learn_position: bool = False  # beta learnable
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
-    scale: float = 0.1  # factor on E_s, as svd_frozen's (0.1: near the ID table; 1.0 diverged)
+    scale: float = 0.3  # factor on E_s, as svd_frozen's (0.3: best of 0.1/0.3/0.5 on office; 1.0 collapsed, see docs/results/svd_scale.md)
     fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
     id_std: float = 0.02  # N(0, id_std) initialisation of the ID table
     center: bool = True  # centre E before the SVD

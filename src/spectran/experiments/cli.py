@@ -39,7 +39,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     metrics = [m.strip().lower() for m in args.metrics.split(",")] if args.metrics else None
     rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
     markdown, cells, tests = report(args.paths, metrics, ours=args.ours, group_by=args.group_by,
-                                    test=args.test, extras=args.extras, rows=rows)
+                                    test=args.test, extras=args.extras, rows=rows,
+                                    cold=args.cold)
     if args.out:
         from spectran.io import write_text
 
@@ -83,6 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--group-by", help="one table per value of this setting (backbone, dim, or a dotted key)")
     p.add_argument("--test", default="wilcoxon", choices=["wilcoxon", "t-test"], help="paired test")
     p.add_argument("--extras", action="store_true", help="also valid NDCG@10 and median seconds per epoch")
+    p.add_argument("--cold", action="store_true",
+                   help="also test Recall@10/NDCG@10 of the users whose target never occurs in training")
     p.add_argument("--rows", help="comma-separated row order (default: the sweep file's, ours last)")
     p.add_argument("--plot-dim", metavar="FILE.png",
                    help="also plot test metric against model.dim per method (dimension sensitivity)")

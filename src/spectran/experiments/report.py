@@ -69,6 +69,10 @@ class Table:
         return Cell([r.value(metric, split) for r in runs], [r.seed for r in runs])
 
 
+COLD = "test_cold"  # metrics.json block of the test users whose target never occurs in training
+SPLIT_PREFIX = {"valid": "valid ", COLD: "cold "}
+
+
 def per_user_ndcg(ranks: np.ndarray, k: int = 10) -> np.ndarray:
     """(U,) NDCG@k of each user's single target from pessimistic ranks."""
     r = np.asarray(ranks, dtype=np.float64)
@@ -164,11 +168,14 @@ def _fmt(cell: Cell | None, common_n: int, bold: bool, median: bool = False) -> 
     return text + (f" (n={cell.n})" if cell.n != common_n else "")
 
 
-def _columns(table: Table, metrics: list[str], extras: bool) -> list[tuple[str, str, str]]:
-    """(dataset, metric, split) per column; extras: valid NDCG@10 and median s/epoch."""
+def _columns(table: Table, metrics: list[str], extras: bool, cold: bool = False) -> list[tuple[str, str, str]]:
+    """(dataset, metric, split) per column; extras: valid NDCG@10 and median s/epoch; cold: test
+    Recall@10 / NDCG@10 over the users whose target never occurs in training."""
     cols = []
     for d in table.datasets:
         cols += [(d, m, "test") for m in metrics]
+        if cold:
+            cols += [(d, "recall@10", COLD), (d, TEST_METRIC, COLD)]
         if extras:
             cols += [(d, TEST_METRIC, "valid"), (d, "s/epoch", "fit")]
     return cols
@@ -182,6 +189,9 @@ def _cell_for(table: Table, row: str, col: tuple[str, str, str]) -> Cell | None:
     if split == "fit":
         return Cell([float(r.metrics.get("train_seconds_per_epoch", float("nan"))) for r in runs],
                     [r.seed for r in runs])
+    if split == COLD:  # only runs whose test split has cold-start targets carry this block
+        runs = [r for r in runs if metric in r.metrics.get(COLD, {})]
+        return Cell([r.value(metric, COLD) for r in runs], [r.seed for r in runs]) if runs else None
     return table.cell(row, dataset, metric, split)
 
 
@@ -213,12 +223,13 @@ def protocol_block(table: Table, ours: str, test: str, extras: bool) -> list[str
     return lines + [f"- **warning**: {w}" for w in table.warnings]
 
 
-def render_table(table: Table, metrics: list[str], ours: str, test: str, extras: bool) -> tuple[str, list[dict]]:
-    cols = _columns(table, metrics, extras)
+def render_table(table: Table, metrics: list[str], ours: str, test: str, extras: bool,
+                 cold: bool = False) -> tuple[str, list[dict]]:
+    cols = _columns(table, metrics, extras, cold)
     cells = {(row, c): _cell_for(table, row, c) for row in table.rows for c in cols}
     ns = [c.n for c in cells.values() if c is not None]
     common_n = statistics.mode(ns) if ns else 0
-    head = ["method"] + [f"{d} {'valid ' if s == 'valid' else ''}{m}" for d, m, s in cols]
+    head = ["method"] + [f"{d} {SPLIT_PREFIX.get(s, '')}{m}" for d, m, s in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     best: dict[tuple[str, str, str], float] = {}  # the best mean per column (ties: all bold)
     for c in cols:
@@ -227,7 +238,8 @@ def render_table(table: Table, metrics: list[str], ours: str, test: str, extras:
             best[c] = max(means)
     for row in table.rows:
         lines.append("| " + " | ".join([row] + [_fmt(cells[(row, c)], common_n,
-                                                      c in best and cells[(row, c)].mean == best[c], c[2] == "fit")
+                                                      c in best and cells[(row, c)] is not None and cells[(row, c)].mean == best[c],
+                                                      c[2] == "fit")
                                                  for c in cols]) + " |")
     if ours in table.rows and len(table.rows) > 1:
         gains = []
@@ -259,7 +271,7 @@ def render_tests(results: list[dict[str, Any]]) -> str:
 
 def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: str = "spectran",
            group_by: str | None = None, test: str = "wilcoxon", extras: bool = False,
-           rows: list[str] | None = None) -> tuple[str, list[dict], list[dict]]:
+           rows: list[str] | None = None, cold: bool = False) -> tuple[str, list[dict], list[dict]]:
     """Markdown of every table, the CSV cell rows and the significance rows."""
     paths = list(paths)
     metrics = metrics or DEFAULT_METRICS
@@ -268,7 +280,7 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
     parts, cells, tests = [], [], []
     for table in tables:
         table.tests = significance(table, ours, test)
-        md, rows_csv = render_table(table, metrics, ours, test, extras)
+        md, rows_csv = render_table(table, metrics, ours, test, extras, cold)
         title = "## Results" + (f" — {group_by} = {table.group}" if table.group is not None else "")
         parts += [title, "", *protocol_block(table, ours, test, extras), "", md, ""]
         if table.tests:
