@@ -183,3 +183,18 @@ def test_cold_columns_average_only_runs_with_cold_targets(runs: Path):
     assert ("id", "ndcg@10", "test_cold") not in by  # no cold block in any id run
     assert "office cold ndcg@10" in md.splitlines()[next(i for i, l in enumerate(md.splitlines())
                                                           if l.startswith("| method"))]
+
+
+def test_a_setting_missing_from_an_older_config_takes_its_default(tmp_path: Path):
+    """Runs made before a setting existed are the same configuration as runs at its default."""
+    old = make_run(tmp_path, "office", "svd_frozen", 0, [1, FAR])
+    new = make_run(tmp_path, "office", "svd_frozen", 1, [1, 1])
+    zero = make_run(tmp_path, "office", "svd_frozen", 2, [FAR, FAR])
+    for folder, value in [(new, "learn"), (zero, "zero")]:
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        config["model"]["unseen_ids"] = value
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    _, cells, _ = report([tmp_path], ["ndcg@10"])
+    rows = {c["row"]: c for c in cells}
+    assert set(rows) == {"svd_frozen [unseen_ids=learn]", "svd_frozen [unseen_ids=zero]"}
+    assert rows["svd_frozen [unseen_ids=learn]"]["seeds"] == "0 1"  # the old run joins the default's row
