@@ -56,3 +56,22 @@ def test_history_exclusion_only_improves_ranks(tmp_path):
     ra, rb = np.load(tmp_path / "a" / "test_ranks.npy"), np.load(tmp_path / "b" / "test_ranks.npy")
     assert (rb <= ra).all()
     assert excl["protocol"]["exclude_history"] is True and base["protocol"]["exclude_history"] is False
+
+
+def test_resume_accepts_a_run_made_before_a_setting_existed_and_refuses_another_configuration(tmp_path):
+    """A config.yaml lacking a setting added later means that setting's default; a real change is refused."""
+    import pytest
+    import yaml
+
+    from spectran.errors import ConfigError
+
+    cut = tmp_path / "cut"
+    train(tiny_settings(train={"epochs": 1}), cut)
+    config = yaml.safe_load((cut / "config.yaml").read_text())
+    del config["model"]["unseen_ids"]  # as written before model.unseen_ids existed
+    (cut / "config.yaml").write_text(yaml.safe_dump(config))
+    (cut / "metrics.json").unlink()
+    resumed = train(tiny_settings(train={"epochs": 2}), cut)
+    assert resumed["epochs"] == 2
+    with pytest.raises(ConfigError, match="holds a run with different settings"):
+        train(tiny_settings(train={"epochs": 3, "lr": 5e-4}), cut)

@@ -53,7 +53,11 @@ def check_run_dir(out: Path, s: RunSettings) -> None:
     """A run folder belongs to one configuration: refuse to resume a different one."""
     cfg = out / "config.yaml"
     if cfg.is_file():
-        old = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        stored = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+        try:  # settings added since the run was made take their default (the old behaviour)
+            old = resolve(stored).to_dict()
+        except ConfigError:  # written by a version with other settings: compare as written
+            old = stored
         new = s.to_dict()
         for volatile in ("progress", "threads", "epochs", "max_seconds"):
             old.get("train", {}).pop(volatile, None)
