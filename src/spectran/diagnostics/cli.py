@@ -29,11 +29,13 @@ def rank_table(spectra: list[Spectrum], masses: list[AttentionMass]) -> str:
         lines.append(f"| {s.dataset} | {s.row} | {s.shape[0]} × {s.shape[1]} | {len(s.effective_ranks)} "
                      f"| {mean_std(s.effective_ranks)} | {mean_std(s.stable_ranks)} |")
     if masses:
-        lines += ["", "| dataset | row | d | components r | attention share on top-d (principal) | on the rest |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| dataset | row | d | components r | attention share on top-d (principal) | on the rest "
+                  "| gate | attention term / E_s (RMS) |", "|---|---|---|---|---|---|---|---|"]
         for m in masses:
             share = float(np.nanmean(m.principal_shares))
-            lines.append(f"| {m.dataset} | {m.row} | {m.d} | {len(m.mass)} | {share:.1%} | {1 - share:.1%} |")
+            extra = [mean_std([s[k] for s in m.summaries]) if m.summaries else "–" for k in ("gate", "rms_ratio")]
+            lines.append(f"| {m.dataset} | {m.row} | {m.d} | {len(m.mass)} | {share:.1%} | {1 - share:.1%} "
+                         f"| {extra[0]} | {extra[1]} |")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -120,6 +120,7 @@ class AttentionMass:
     mass: np.ndarray  # (r,) share of |attention| on each spectral component (sums to 1), seed mean
     principal_shares: list[float]  # per seed: share on the top-d components
     d: int
+    summaries: list[dict[str, float]] = field(default_factory=list)  # per seed: attention_summary()
 
 
 ATTENTION_METHODS = ("spectral_attention", "attention_scores")  # names of φ(S) (d, r) on the encoder
@@ -162,12 +163,14 @@ def attention_masses(records: list[RunRecord], method: str = "spectran") -> list
         encoder = load_run(r.folder).model.item_encoder
         result = attention_mass(encoder)
         if result is not None:
-            groups[(r.dataset, r.row)].append((*result, int(r.config.get("model.dim", 0))))
+            summary = encoder.attention_summary() if callable(getattr(encoder, "attention_summary", None)) else None
+            groups[(r.dataset, r.row)].append((*result, int(r.config.get("model.dim", 0)), summary))
     out = []
     for (dataset, row), items in groups.items():
-        lengths = {len(m) for m, _, _ in items}
+        lengths = {len(item[0]) for item in items}
         if len(lengths) > 1:
             raise SpectranError(f"{dataset}/{row}: seeds have different numbers of spectral components")
-        out.append(AttentionMass(dataset, row, np.mean([m for m, _, _ in items], axis=0),
-                                 [s for _, s, _ in items], items[0][2]))
+        out.append(AttentionMass(dataset, row, np.mean([item[0] for item in items], axis=0),
+                                 [item[1] for item in items], items[0][2],
+                                 [item[3] for item in items if item[3] is not None]))
     return out

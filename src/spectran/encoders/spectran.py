@@ -17,11 +17,14 @@ term (1/sqrt(r) by default, so that phi(S) with N(0, 1) queries/keys contributes
 coordinate, the scale of A's top entry) and a learnable scalar ``gate`` starting at 0.1, so
 SpecTran starts close to the SVD truncation and the attention term is added as it helps (with
 gate 1 the random phi(S) mixes all r whitened components, noise tail included, into every
-coordinate: at scale 1, office, 3 seeds, 0.005 NDCG@10 below the small-gate variants; at the
-default scale 0.1 the two tied on one seed, 0.0530 vs 0.0534); beta is fixed
-by default, because a learnable A hurt in our office measurements (SPEC §5 "Measured so far",
-and again here: 3 seeds, -0.001 NDCG@10); ``scale`` (0.3) multiplies E_s exactly as in
-``svd_frozen`` (at 1.0 every semantic table diverged on office, see svd_frozen's docstring).
+coordinate: at scale 1, office, 3 seeds, 0.005 NDCG@10 below the small-gate variants). Trained on
+office the gate moved 0.1 -> 0.21 at scale 0.1 and 0.1 -> 0.07 at scale 0.3: the attention term
+stays a small perturbation (RMS 0.10 of a row of RMS 0.79) and SpecTran ties ``svd_frozen``
+(docs/results/office_table.md). beta is fixed by default, because a learnable A hurt in our office
+measurements (SPEC §5 "Measured so far"). ``scale`` (0.3) multiplies E_s exactly as in
+``svd_frozen``: on office (3 seeds) 0.3 beat 0.1 by 0.0045 NDCG@10, while from 0.5 on the large
+frozen rows make training collapse for an epoch or more (see svd_frozen's docstring and
+bench/scale_cliff.py).
 E_s is recomputed at every training step (one (N x r)(r x d) product) and cached in eval mode
 under ``no_grad``; the cache is keyed on every parameter's version counter and the mode, so an
 optimiser step, ``load_state_dict`` or ``train()`` invalidates it. Inference therefore costs
@@ -164,6 +167,15 @@ class SpecTran(nn.Module):
     def spectral_attention(self) -> torch.Tensor | None:
         """phi(S) (d, r) for the diagnostics (SPEC §9: attention mass on principal components), or None."""
         return None if self.s.attention == "none" else self.attention_scores()
+
+    def attention_summary(self) -> dict[str, float] | None:
+        """Diagnostics: the gate and the RMS of the attention term's part of E_s over the RMS of E_s."""
+        if self.s.attention == "none":
+            return None
+        with torch.no_grad():
+            part = self.coords @ (self.gate * self.alpha * self.attention_scores()).T  # (N, d)
+            whole = self.coords @ self.mixing().T
+        return {"gate": float(self.gate.detach()), "rms_ratio": float(part.pow(2).mean().sqrt() / whole.pow(2).mean().sqrt())}
 
     def adapter_parameters(self) -> int:
         """Learnable parameters of the adapter itself (Q, K, lambda, gate, beta), ID table excluded."""
