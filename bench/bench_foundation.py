@@ -112,7 +112,8 @@ def main() -> None:
     print("\n" + table)
     (HERE / "results").mkdir(exist_ok=True)
     name = "foundation-" + "-".join(args.datasets) + (f"-{args.epochs}ep" if args.epochs else "") + ".md"
-    (HERE / "results" / name).write_text(f"Command: `python bench/bench_foundation.py {' '.join(sys.argv[1:])}`\n\n{table}")
+    command = f"python bench/bench_foundation.py {' '.join(sys.argv[1:])}"
+    (HERE / "results" / name).write_text(f"Command: `{command}`\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def main() -> None:
     med, p95 = statistics.median(times), float(np.percentile(times, 95))
     lines = ["# Recommend latency (bench/bench_recommend.py)", "",
              f"Run: `{run}` ({rec.settings.data.dataset}, {rec.settings.model.backbone} + {rec.settings.model.method}, "
-             f"text encoder {rec.settings.text.encoder}, {len(rec.table):,} items, d = {rec.settings.model.dim}); torch {torch.__version__}, "
+             f"text encoder {rec.settings.text.encoder}, {len(rec.table):,} items, d = {rec.settings.model.dim}); "
+             f"torch {torch.__version__}, "
              f"{a.threads} CPU thread(s); {len(times)} queries of real test histories, k = 10, history excluded.", "",
              "| load (s) | median ms/query | p95 ms/query |", "|---:|---:|---:|",
              f"| {load_s:.2f} | {med:.2f} | {p95:.2f} |"]

@@ -5,8 +5,8 @@ positions, LayerNorm + dropout on the input, post-LN blocks (attention, GELU fee
 width ``inner``), N(0, 0.02) initialisation. Deviations: attention runs through
 ``scaled_dot_product_attention`` with a causal mask (padding is on the right, so real positions
 never attend to it); position-wise layers run on the real positions only and attention per length
-bucket (same result, a fraction of the work on padding); the original paper's sqrt(d) embedding scale and pre-LN blocks are not used,
-as in RecBole.
+bucket (same result, a fraction of the work on padding); the original paper's sqrt(d) embedding
+scale and pre-LN blocks are not used, as in RecBole.
 """
 
 from __future__ import annotations

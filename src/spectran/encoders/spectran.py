@@ -66,7 +66,7 @@ class SpecTranSettings:
     position_init: Literal["pca", "whiten"] = "pca"  # beta so that g(x) = x ("pca") or g = 1 ("whiten")
     learn_position: bool = False  # beta learnable
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
-    scale: float = 0.3  # factor on E_s, as svd_frozen's (0.3: best of 0.1/0.3/0.5 on office; 1.0 collapsed, see docs/results/svd_scale.md)
+    scale: float = 0.3  # see docs/results/svd_scale.md: 0.3 beat 0.1; >= 0.5 collapses for a while
     fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
     id_std: float = 0.02  # N(0, id_std) initialisation of the ID table
     center: bool = True  # centre E before the SVD
@@ -175,7 +175,8 @@ class SpecTran(nn.Module):
         with torch.no_grad():
             part = self.coords @ (self.gate * self.alpha * self.attention_scores()).T  # (N, d)
             whole = self.coords @ self.mixing().T
-        return {"gate": float(self.gate.detach()), "rms_ratio": float(part.pow(2).mean().sqrt() / whole.pow(2).mean().sqrt())}
+        ratio = part.pow(2).mean().sqrt() / whole.pow(2).mean().sqrt()
+        return {"gate": float(self.gate.detach()), "rms_ratio": float(ratio)}
 
     def adapter_parameters(self) -> int:
         """Learnable parameters of the adapter itself (Q, K, lambda, gate, beta), ID table excluded."""

@@ -30,7 +30,7 @@ from spectran.encoders.spectral_coords import (ColdStartProjector, Scaling, Weig
 class SvdFrozenSettings:
     weighting: Weighting = "sigma"  # g(sigma_bar) = sigma_bar (PCA-like) or "one" (whitened)
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) (unit-variance coordinates) or U ("none")
-    scale: float = 0.3  # extra factor on the frozen table (0.3: best of 0.1/0.3/0.5 on office; 1.0 collapsed, see docs/results/svd_scale.md)
+    scale: float = 0.3  # see docs/results/svd_scale.md: 0.3 beat 0.1; >= 0.5 collapses for a while
     fusion: FusionKind = "sum"  # how the frozen table meets the ID table
     id_std: float = 0.02  # N(0, id_std) initialisation of the ID table
     center: bool = True  # centre E before the SVD

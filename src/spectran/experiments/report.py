@@ -238,7 +238,8 @@ def render_table(table: Table, metrics: list[str], ours: str, test: str, extras:
             best[c] = max(means)
     for row in table.rows:
         lines.append("| " + " | ".join([row] + [_fmt(cells[(row, c)], common_n,
-                                                      c in best and cells[(row, c)] is not None and cells[(row, c)].mean == best[c],
+                                                      c in best and cells[(row, c)] is not None
+                                                      and cells[(row, c)].mean == best[c],
                                                       c[2] == "fit")
                                                  for c in cols]) + " |")
     if ours in table.rows and len(table.rows) > 1:
