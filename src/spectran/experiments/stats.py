@@ -4,8 +4,9 @@
   differences are dropped (Wilcoxon's convention, scipy's ``zero_method="wilcox"``); tied
   magnitudes get average ranks (differences are rounded to 12 decimals first, so values equal up to
   floating-point noise, as seed-averaged per-user metrics often are, count as ties). Exact null
-  distribution when there are at most ``EXACT_MAX_N`` non-zero differences and no ties, else the normal approximation with the tie
-  correction of the variance and no continuity correction (as scipy's ``method="approx"``).
+  distribution when there are at most ``EXACT_MAX_N`` non-zero differences and no ties, else the
+  normal approximation with the tie correction of the variance and no continuity correction (as
+  scipy's ``method="approx"``).
 - :func:`paired_t_test`: Student's paired t-test, two-sided, p from the t distribution through the
   regularised incomplete beta function (continued fraction, Numerical Recipes §6.4).
 
