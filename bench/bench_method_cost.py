@@ -1,0 +1,81 @@
+"""Cost of an item encoder against the plain ID table (issue 4): seconds per training epoch,
+test evaluation time and adapter parameters, measured in one process with the epochs of the
+methods interleaved (id, spectran, id, spectran, ...) so that a noisy shared machine slows both
+alike; the ratio of medians is the figure to quote.
+
+    python bench/bench_method_cost.py --dataset office --methods id spectran svd_frozen --epochs 5 --threads 2
+
+Protocol: seed 0, SASRec defaults, d = 64, MiniLM, full-softmax CE, batch 256; evaluation =
+full ranking of every test user (pessimistic ties, history not excluded). The SVD of E is cached
+before timing starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+
+def build(dataset: str, method: str, threads: int):
+    from spectran.api import validator
+    from spectran.experiment import build_experiment
+    from spectran.settings import resolve
+    from spectran.train.loop import Trainer
+    from spectran.train.losses import make_loss
+
+    s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"}, "model": {"method": method},
+                 "train": {"progress": False, "threads": threads}})
+    exp = build_experiment(s)
+    trainer = Trainer(exp.model, exp.objective, make_loss("ce"), exp.train_arrays(), validator(exp), s,
+                      None, exp.device)
+    return exp, trainer, validator(exp, "test")
+
+
+def adapter_parameters(encoder) -> int:
+    """Learnable parameters outside any ID table (the adapter's own)."""
+    own = getattr(encoder, "adapter_parameters", None)
+    if callable(own):
+        return int(own())
+    return sum(p.numel() for n, p in encoder.named_parameters() if p.requires_grad and "id_table" not in n
+               and n != "weight")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="office")
+    p.add_argument("--methods", nargs="+", default=["id", "spectran"])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--eval-repeats", type=int, default=7)
+    a = p.parse_args(argv)
+    runs = {m: build(a.dataset, m, a.threads) for m in a.methods}
+    seconds: dict[str, list[float]] = {m: [] for m in a.methods}
+    for epoch in range(a.epochs):
+        for m, (_, trainer, _) in runs.items():
+            t0 = time.perf_counter()
+            trainer.train_epoch(epoch)
+            seconds[m].append(time.perf_counter() - t0)
+    evals: dict[str, list[float]] = {m: [] for m in a.methods}
+    for _ in range(a.eval_repeats):
+        for m, (exp, _, test) in runs.items():
+            exp.model.eval()
+            t0 = time.perf_counter()
+            test(exp.model)
+            evals[m].append(time.perf_counter() - t0)
+    base = a.methods[0]
+    epoch_base, eval_base = statistics.median(seconds[base]), statistics.median(evals[base])
+    print(f"{a.dataset}, seed 0, {a.epochs} interleaved epochs, {a.eval_repeats} interleaved test evaluations, "
+          f"{a.threads} threads; medians\n")
+    print(f"| method | s/epoch | x {base} | test eval s | x {base} | adapter params |")
+    print("|---|---|---|---|---|---|")
+    for m, (exp, _, _) in runs.items():
+        ep, ev = statistics.median(seconds[m]), statistics.median(evals[m])
+        print(f"| {m} | {ep:.2f} | {ep / epoch_base:.2f} | {ev:.3f} | {ev / eval_base:.2f} "
+              f"| {adapter_parameters(exp.model.item_encoder):,} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
