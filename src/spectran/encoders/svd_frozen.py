@@ -6,10 +6,13 @@ item table is ``U_hat[:, :d] * g(sigma_bar[:d])`` with U_hat = U * sqrt(N) and g
 the paper does not state the scale of the truncated coordinates; we use unit-variance
 coordinates (``scaling``) times ``scale`` (default 0.3), the convention SpecTran uses too, so
 SpecTran with its attention term off and g fixed reproduces this table exactly. At scale 1 the
-frozen rows are ~15x the norm of the N(0, 0.02) ID rows: on office (SASRec) the first epoch's
-loss was 12.9 and validation NDCG@10 peaked at epoch 1 (test 0.030 vs 0.049 for ``id``). On office
-(3 seeds, ``sweeps/svd_scale.yaml``) 0.3 beat 0.1 for svd_frozen, pca_init and SpecTran; the
-whitened coordinates (g = 1, larger rows) already collapse at 0.3, hence alphafuse keeps 0.1.
+frozen rows (RMS norm 2.6 on office) are ~16x the N(0, 0.02) ID rows: the first logits follow
+semantic similarity to the input items, the first epoch's loss is 12.9 (log N = 7.8), and in the
+second epoch the model learns to ignore the semantic part (validation NDCG@10 at random level; test
+0.030 vs 0.048 for ``id``). ``bench/scale_cliff.py`` finds the dip from an RMS row norm of about
+1.3 (office scale 0.5); at 0.3 there is none, and on office (3 seeds, ``sweeps/svd_scale.yaml``)
+0.3 beat 0.1 by 0.004 NDCG@10 for svd_frozen, pca_init and SpecTran. The whitened coordinates
+(g = 1) have 3x larger rows and collapse at 0.3 already, hence alphafuse keeps 0.1.
 """
 
 from __future__ import annotations
