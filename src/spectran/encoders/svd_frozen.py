@@ -11,7 +11,7 @@ semantic similarity to the input items, the first epoch's loss is 12.9 (log N = 
 second epoch the model learns to ignore the semantic part (validation NDCG@10 at random level; test
 0.030 vs 0.048 for ``id``). ``bench/scale_cliff.py`` finds the dip from an RMS row norm of about
 1.3 (office scale 0.5); at 0.3 there is none, and on office (3 seeds, ``sweeps/svd_scale.yaml``)
-0.3 beat 0.1 by 0.004 NDCG@10 for svd_frozen, pca_init and SpecTran. The whitened coordinates
+0.3 beat 0.1 by 0.002-0.005 NDCG@10 for svd_frozen, pca_init and SpecTran. The whitened coordinates
 (g = 1) have 3x larger rows and collapse at 0.3 already, hence alphafuse keeps 0.1.
 """
 
