@@ -198,3 +198,11 @@ def test_a_setting_missing_from_an_older_config_takes_its_default(tmp_path: Path
     rows = {c["row"]: c for c in cells}
     assert set(rows) == {"svd_frozen [unseen_ids=learn]", "svd_frozen [unseen_ids=zero]"}
     assert rows["svd_frozen [unseen_ids=learn]"]["seeds"] == "0 1"  # the old run joins the default's row
+
+
+def test_group_by_dim_orders_tables_numerically(tmp_path: Path):
+    for dim in (128, 16, 32):
+        make_run(tmp_path, "office", "id", 0, [1, FAR], dim=dim)
+    md, _, _ = report([tmp_path], ["ndcg@10"], group_by="dim")
+    titles = [line for line in md.splitlines() if line.startswith("## Results")]
+    assert titles == [f"## Results — dim = {d}" for d in (16, 32, 128)]

@@ -69,6 +69,14 @@ class Table:
         return Cell([r.value(metric, split) for r in runs], [r.seed for r in runs])
 
 
+def _group_order(value: Any) -> tuple:
+    """Numbers in numeric order (d = 16, 32, 128), then everything else as text."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):  # not a number: after the numbers, alphabetically
+        return (1, 0.0, str(value))
+
+
 COLD = "test_cold"  # metrics.json block of the test users whose target never occurs in training
 SPLIT_PREFIX = {"valid": "valid ", COLD: "cold "}
 
@@ -99,7 +107,7 @@ def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str
         table = Table(group, rows, datasets, dict(by_cell), labels)
         table.warnings = protocol_warnings(runs)
         tables.append(table)
-    return sorted(tables, key=lambda t: str(t.group))
+    return sorted(tables, key=lambda t: _group_order(t.group))
 
 
 def protocol_warnings(runs: list[RunRecord]) -> list[str]:
