@@ -135,9 +135,12 @@ def test_killed_sweep_restarts_without_redoing_finished_runs(tmp_path: Path):
     cmd = [sys.executable, "-m", "spectran", "sweep", str(path), "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = out / "synthetic" / "sasrec" / "id" / "seed0" / "metrics.json"
+    second = out / "synthetic" / "sasrec" / "id" / "seed1"
     deadline = time.time() + 120
-    while not first.is_file() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    # kill as soon as the second run has started (its folder exists): the first is finished then,
+    # the second is not (a run takes far longer than one poll interval), whatever the machine's speed
+    while not second.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # a hard kill, as a lost machine would do
     proc.wait()
     assert first.is_file()
