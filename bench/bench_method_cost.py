@@ -19,27 +19,21 @@ import time
 
 
 def build(dataset: str, method: str, threads: int):
-    from spectran.api import validator
+    from spectran.api import make_trainer, validator
     from spectran.experiment import build_experiment
     from spectran.settings import resolve
-    from spectran.train.loop import Trainer
-    from spectran.train.losses import make_loss
 
     s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"}, "model": {"method": method},
                  "train": {"progress": False, "threads": threads}})
     exp = build_experiment(s)
-    trainer = Trainer(exp.model, exp.objective, make_loss("ce"), exp.train_arrays(), validator(exp), s,
-                      None, exp.device)
-    return exp, trainer, validator(exp, "test")
+    return exp, make_trainer(exp), validator(exp, "test")
 
 
-def adapter_parameters(encoder) -> int:
-    """Learnable parameters outside any ID table (the adapter's own)."""
-    own = getattr(encoder, "adapter_parameters", None)
-    if callable(own):
-        return int(own())
-    return sum(p.numel() for n, p in encoder.named_parameters() if p.requires_grad and "id_table" not in n
-               and n != "weight")
+def adapter_parameters(encoder, num_items: int) -> int:
+    """Learnable parameters of the item encoder except its per-item tables (one row per item: ID
+    tables, PCA-initialised tables), i.e. what the adapter itself adds."""
+    return sum(p.numel() for p in encoder.parameters() if p.requires_grad
+               and not (p.ndim == 2 and p.shape[0] == num_items))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     for m, (exp, _, _) in runs.items():
         ep, ev = statistics.median(seconds[m]), statistics.median(evals[m])
         print(f"| {m} | {ep:.2f} | {ep / epoch_base:.2f} | {ev:.3f} | {ev / eval_base:.2f} "
-              f"| {adapter_parameters(exp.model.item_encoder):,} |")
+              f"| {adapter_parameters(exp.model.item_encoder, exp.data.num_items):,} |")
     return 0
 
 

@@ -26,19 +26,16 @@ import time
 def run(dataset: str, scale: float, weighting: str, epochs: int, threads: int) -> dict:
     import torch
 
-    from spectran.api import validator
+    from spectran.api import make_trainer
     from spectran.eval.metrics import metrics_from_ranks
     from spectran.experiment import build_experiment
     from spectran.settings import resolve
-    from spectran.train.loop import Trainer
-    from spectran.train.losses import make_loss
 
     s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"},
                  "model": {"method": "svd_frozen"}, "method": {"scale": scale, "weighting": weighting},
                  "train": {"progress": False, "threads": threads}})
     exp = build_experiment(s)
-    trainer = Trainer(exp.model, exp.objective, make_loss("ce"), exp.train_arrays(), validator(exp), s,
-                      None, exp.device)
+    trainer = make_trainer(exp)
     frozen = exp.model.item_encoder.frozen
     out = {"rms": float(frozen.norm(dim=1).pow(2).mean().sqrt()), "valid": [], "loss": math.nan}
     t0 = time.perf_counter()

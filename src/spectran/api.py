@@ -27,7 +27,7 @@ from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.experiment import Experiment, build_experiment, describe_protocol
 from spectran.io import write_json, write_npy, write_text
-from spectran.settings import RunSettings, resolve, to_yaml
+from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
 from spectran.train import distributed
 from spectran.train.checkpoint import load_checkpoint
 from spectran.train.distributed import SINGLE, DistInfo
@@ -53,11 +53,7 @@ def check_run_dir(out: Path, s: RunSettings) -> None:
     """A run folder belongs to one configuration: refuse to resume a different one."""
     cfg = out / "config.yaml"
     if cfg.is_file():
-        stored = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
-        try:  # settings added since the run was made take their default (the old behaviour)
-            old = resolve(stored).to_dict()
-        except ConfigError:  # written by a version with other settings: compare as written
-            old = stored
+        old = with_defaults(yaml.safe_load(cfg.read_text(encoding="utf-8")) or {})
         new = s.to_dict()
         for volatile in ("progress", "threads", "epochs", "max_seconds"):
             old.get("train", {}).pop(volatile, None)
@@ -71,6 +67,18 @@ def validator(exp: Experiment, split: str = "valid", dist: DistInfo = SINGLE):
     arrays, targets, history = exp.eval_arrays(split), exp.data.targets(split), exp.history(split)
     bs = exp.settings.eval.batch_size
     return lambda model: rank_all_users(model, exp.objective, arrays, targets, bs, exp.device, history, dist)
+
+
+def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SINGLE,
+                 settings: RunSettings | None = None) -> Trainer:
+    """The experiment's Trainer: the loss of its settings (``settings`` overrides exp.settings),
+    validation on the valid split, checkpoints and sinks under ``out`` (None: nothing written)."""
+    s = settings or exp.settings
+    loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
+        if s.train.loss == "sampled" else make_loss(s.train.loss)
+    sinks = make_sinks(s, out) if out is not None and dinfo.is_main else []
+    return Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp, "valid", dinfo),
+                   s, out, exp.device, sinks=sinks, dist=dinfo)
 
 
 def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None) -> dict[str, Any]:
@@ -100,11 +108,7 @@ def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: Dist
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.yaml", to_yaml(settings))
         write_json(out / "env.json", environment() | {"world_size": dinfo.world_size})
-    s = settings
-    loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
-        if s.train.loss == "sampled" else make_loss(s.train.loss)
-    trainer = Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp, "valid", dinfo), s,
-                      out, exp.device, sinks=make_sinks(s, out) if dinfo.is_main else [], dist=dinfo)
+    trainer = make_trainer(exp, out, dinfo, settings)
     trainer.resume()
     state = trainer.fit()
     trainer.load_best()

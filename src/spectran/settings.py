@@ -222,5 +222,15 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
     return RunSettings(data, text, model, backbone, method, train, evals)
 
 
+def with_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored run config with every setting it lacks at its current default (settings added
+    after the run was made default to the old behaviour); as written when this version cannot
+    resolve it (a method, backbone or key it does not know)."""
+    try:
+        return resolve(raw).to_dict()
+    except ConfigError:
+        return dict(raw)
+
+
 def to_yaml(settings: RunSettings) -> str:
     return yaml.safe_dump(settings.to_dict(), sort_keys=False)

@@ -178,11 +178,6 @@ class SpecTran(nn.Module):
         ratio = part.pow(2).mean().sqrt() / whole.pow(2).mean().sqrt()
         return {"gate": float(self.gate.detach()), "rms_ratio": float(ratio)}
 
-    def adapter_parameters(self) -> int:
-        """Learnable parameters of the adapter itself (Q, K, lambda, gate, beta), ID table excluded."""
-        skip = {id(p) for p in self.fusion.parameters()}
-        return sum(p.numel() for p in self.parameters() if p.requires_grad and id(p) not in skip)
-
 
 def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
     basis = require_basis(ctx, "spectran")

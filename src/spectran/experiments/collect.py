@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from spectran.errors import SpectranError
+from spectran.settings import with_defaults
 from spectran.experiments.sweep import short_names
 
 # settings that never make two runs different configurations
@@ -90,23 +91,9 @@ def _load(folder: Path) -> RunRecord:
         config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SpectranError(f"{folder}: unreadable run folder ({exc})") from None
-    return RunRecord(folder, with_defaults(config), metrics)
-
-
-def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The flattened config, where settings added after the run was made (absent from its
-    config.yaml) take their current default: a new setting defaults to the old behaviour, so
-    runs from before and after it stay one configuration."""
-    from spectran.errors import ConfigError
-    from spectran.settings import resolve
-
-    model = config.get("model") or {}
-    skeleton = {"model": {k: model[k] for k in ("method", "backbone") if k in model}}
-    try:
-        defaults = flatten(resolve(skeleton).to_dict())
-    except ConfigError:  # a method or backbone this version does not know: its config as written
-        return flatten(config)
-    return {**defaults, **flatten(config)}
+    # settings added after the run was made take their default: runs from before and after stay
+    # one configuration
+    return RunRecord(folder, flatten(with_defaults(config)), metrics)
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
