@@ -51,9 +51,10 @@ class AnonPeak:
 
     @staticmethod
     def now() -> float:
-        for line in open("/proc/self/status"):
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 2**20  # KiB -> GiB
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 2**20  # KiB -> GiB
         return 0.0
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_settings
 from spectran.api import train
 from spectran.encoders.base import ItemContext
 from spectran.encoders.registry import method_spec
@@ -14,7 +15,6 @@ from spectran.experiment import build_experiment
 from spectran.settings import resolve
 from spectran.spectral.basis import compute_basis
 from spectran.train.objectives import TrainBatch
-from conftest import tiny_settings
 
 ADAPTERS = ["mlp", "moe", "whiten_mlp", "rlmrec", "llmesr"]
 N, D, DIM = 40, 24, 8

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from conftest import tiny_settings
 from spectran.eval.evaluate import rank_targets, user_representations
 from spectran.experiment import build_experiment
 from spectran.train.objectives import MaskedObjective
-from conftest import tiny_settings
 
 MASK = 31  # N + 1 for N = 30
 

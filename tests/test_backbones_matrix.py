@@ -11,12 +11,12 @@ import math
 import numpy as np
 import pytest
 
+from conftest import tiny_settings
 from spectran.api import train
 from spectran.backbones.registry import backbone_names
 from spectran.data.prepare import prepare
 from spectran.encoders.registry import method_names
 from spectran.experiment import build_experiment
-from conftest import tiny_settings
 
 PAIRS = [(b, m) for b in backbone_names() for m in method_names()]
 

@@ -39,5 +39,5 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 
 def test_python_dash_m_entry_point():
-    done = subprocess.run([sys.executable, "-m", "spectran", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "spectran", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "train" in done.stdout

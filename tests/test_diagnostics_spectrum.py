@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from spectran.diagnostics.dims import dimension_points
-from spectran.diagnostics.spectrum import (attention_mass, effective_rank, run_spectra, singular_values,
-                                           stable_rank)
+from spectran.diagnostics.spectrum import attention_mass, effective_rank, run_spectra, singular_values, stable_rank
 from spectran.errors import SpectranError
 from spectran.experiments.collect import assign_variants, find_runs
 

@@ -142,7 +142,7 @@ def test_uneven_seed_counts_are_marked(tmp_path: Path):
 
 def test_ranks_not_matching_metrics_are_refused(runs: Path):
     np.save(runs / "office" / "sasrec" / "id" / "dim64" / "seed0" / "test_ranks.npy", np.ones(4, dtype=np.int64))
-    with pytest.raises(SpectranError, match="does not match metrics.json"):
+    with pytest.raises(SpectranError, match=r"does not match metrics\.json"):
         report([runs], ["ndcg@10"])
 
 

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from spectran.experiments.stats import (average_ranks, betainc, paired_t_test, paired_test,
-                                        wilcoxon_signed_rank)
+from spectran.experiments.stats import average_ranks, betainc, paired_t_test, paired_test, wilcoxon_signed_rank
 
 
 def test_average_ranks_share_ties():

@@ -52,7 +52,7 @@ def test_explicit_threads_are_kept(tmp_path: Path):
 def test_a_typo_fails_the_whole_sweep_naming_the_row(tmp_path: Path):
     spec = parse_sweep(sweep(rows={"id": {"model.method": "id"}, "broken": {"model.method": "id",
                                                                              "train.learning_rate": 1}}))
-    with pytest.raises(ConfigError, match="row 'broken' at train.seed=0: train: unknown setting 'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"row 'broken' at train\.seed=0: train: unknown setting 'learning_rate'"):
         expand(spec, tmp_path)
     assert not any(tmp_path.iterdir())  # nothing was started
 

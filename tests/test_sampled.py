@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_settings
 from spectran.api import train
 from spectran.train.sampled import SampledSoftmax
-from conftest import tiny_settings
 
 
 def _data(T=6, N=20, w=4, seed=0):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_settings
 from spectran.api import train
 from spectran.cli import main
 from spectran.data.batches import SequenceArrays
 from spectran.errors import ConfigError, DataError
 from spectran.eval.evaluate import rank_targets
 from spectran.serve.recommend import Recommender, recommend, topk_chunked
-from conftest import tiny_settings
 
 
 def test_topk_chunked_equals_full_topk():
@@ -58,7 +58,7 @@ def test_chunked_ranks_equal_full_ranks(ties):
     seqs = torch.randint(1, N + 1, (U, 3), generator=g).numpy()
     arrays = SequenceArrays(seqs, np.full(U, 3), np.arange(U))
     targets = torch.randint(1, N + 1, (U,), generator=g).numpy()
-    history = [s for s in seqs]
+    history = list(seqs)
     for hist in (None, history):
         full = rank_targets(_Fixed(), _Causal(), arrays, targets, 16, torch.device("cpu"), hist, table=table)
         for chunk in (5, 13, 56):
@@ -80,7 +80,7 @@ def test_recommend_matches_a_full_scoring(spectran_run):
     rec = Recommender.from_run(spectran_run)
     history = [3, 11, 19]
     items = rec.recommend(history, k=5)
-    assert len(items) == 5 and not set(i for i, _ in items) & set(history)
+    assert len(items) == 5 and not {i for i, _ in items} & set(history)
     scores = [s for _, s in items]
     assert scores == sorted(scores, reverse=True)
     # brute force: every item's score for this history, history removed

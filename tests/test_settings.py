@@ -36,5 +36,5 @@ def test_set_overrides_parse_yaml_values():
     apply_override(raw, "backbone.layers=3")
     s = resolve(raw)
     assert s.train.lr == 0.005 and s.eval.ks == [1, 5] and s.backbone.layers == 3
-    with pytest.raises(ConfigError, match="expected section.key=value"):
+    with pytest.raises(ConfigError, match=r"expected section\.key=value"):
         apply_override(raw, "lr0.1")

@@ -10,8 +10,7 @@ import torch
 
 import spectran.spectral.basis as basis_mod
 from spectran.errors import DataError
-from spectran.spectral.basis import (basis_cache_path, compute_basis, load_or_compute_basis_at,
-                                     project_new_items)
+from spectran.spectral.basis import basis_cache_path, compute_basis, load_or_compute_basis_at, project_new_items
 
 
 def semantic(n: int = 60, d: int = 24, seed: int = 0) -> np.ndarray:
@@ -57,7 +56,8 @@ def test_chunked_and_memmap_input_give_the_same_basis(tmp_path):
     mm = np.load(path, mmap_mode="r")
     whole = compute_basis(E, chunk_rows=1 << 16)
     chunked = compute_basis(mm, chunk_rows=7)
-    for a, c in zip((whole.U, whole.sigma, whole.V, whole.mean), (chunked.U, chunked.sigma, chunked.V, chunked.mean)):
+    for name in ("U", "sigma", "V", "mean"):
+        a, c = getattr(whole, name), getattr(chunked, name)
         np.testing.assert_allclose(a.numpy(), c.numpy(), atol=1e-5)
 
 

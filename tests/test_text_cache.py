@@ -118,7 +118,7 @@ def test_each_identity_field_mismatch_is_refused(ds, key, value):
 
 
 def test_corrupted_matrix_is_refused(ds):
-    npy, identity = _identity(ds)
+    npy, _ = _identity(ds)
     blob = bytearray(npy.read_bytes())
     blob[-5] ^= 0xFF
     npy.write_bytes(bytes(blob))

@@ -22,7 +22,8 @@ from spectran.text.encoders import describe, load_encoder
 from spectran.text.hf import pool, resolve_dtype
 from spectran.text.settings import TextSettings
 
-WORDS = "[PAD] [UNK] [CLS] [SEP] [MASK] red blue green lamp pen desk mug the a of and with black".split()
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "red", "blue", "green", "lamp", "pen", "desk", "mug",
+         "the", "a", "of", "and", "with", "black"]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -135,7 +136,7 @@ def test_hf_encoder_through_the_cache(tiny_llama, tmp_path):
 def test_missing_model_folder_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="is not a directory"):
         describe(TextSettings(encoder=f"hf:{tmp_path / 'absent'}"))
-    with pytest.raises(ConfigError, match="has no config.json"):
+    with pytest.raises(ConfigError, match=r"has no config\.json"):
         describe(TextSettings(encoder=f"hf:{tmp_path}"))
 
 

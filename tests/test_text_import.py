@@ -47,7 +47,7 @@ def test_changed_npy_file_is_imported_again(ds, tmp_path):
 @pytest.mark.parametrize("matrix, message", [
     (lambda n: np.ones((n - 1, 8)), r"shape \(119, 8\); expected a float matrix of shape \(120, D\)"),
     (lambda n: np.ones((n, 8, 1)), r"shape \(120, 8, 1\)"),
-    (lambda n: np.ones(n), r"shape \(120,\)"),
+    (np.ones, r"shape \(120,\)"),
     (lambda n: np.ones((n, 0)), r"shape \(120, 0\)"),
     (lambda n: np.where(np.arange(n * 4).reshape(n, 4) == 13, np.nan, 1.0),
      r"row 3 \(item 4\), column 1 is nan; expected finite numbers only"),
@@ -65,7 +65,7 @@ def test_bad_npy_is_refused_with_a_clear_message(ds, tmp_path, matrix, message):
 def test_unreadable_or_missing_npy_is_refused(ds, tmp_path):
     pickled = tmp_path / "objects.npy"
     np.save(pickled, np.array([{"a": 1}] * ds.num_items, dtype=object), allow_pickle=True)
-    with pytest.raises(DataError, match="not a readable .npy file"):
+    with pytest.raises(DataError, match=r"not a readable \.npy file"):
         api.load_or_encode(ds, TextSettings(encoder=f"npy:{pickled}"), progress=False)
     with pytest.raises(DataError, match="embedding file not found"):
         api.load_or_encode(ds, TextSettings(encoder=f"npy:{tmp_path / 'nope.npy'}"), progress=False)

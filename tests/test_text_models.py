@@ -7,10 +7,10 @@ import io
 import json
 import socket
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from pathlib import Path
 
 from spectran.data.prepare import prepare
 from spectran.errors import SpectranError

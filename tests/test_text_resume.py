@@ -20,7 +20,7 @@ from spectran.text import api, cache
 from spectran.text.encoders import FakeEncoder
 from spectran.text.settings import TextSettings
 
-SETTINGS = dict(encoder="fake", fake_dim=16, chunk_size=16, batch_size=8)
+SETTINGS = {"encoder": "fake", "fake_dim": 16, "chunk_size": 16, "batch_size": 8}
 
 
 @pytest.fixture

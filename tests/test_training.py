@@ -7,8 +7,8 @@ import json
 import numpy as np
 import torch
 
-from spectran.api import evaluate, train
 from conftest import tiny_settings
+from spectran.api import evaluate, train
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):

@@ -39,7 +39,7 @@ from spectran.train.sinks import make_sinks
 def environment() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+                                cwd=Path(__file__).parent, timeout=5, check=False).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
     import spectran

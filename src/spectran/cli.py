@@ -13,7 +13,8 @@ import importlib.util
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from spectran.errors import ConfigError, SpectranError
 

@@ -14,8 +14,9 @@ right-padded) to hidden states ``(B, L, d)``. It never sees item ids or the item
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn

@@ -79,5 +79,5 @@ class BERT4Rec(nn.Module):
         return self.head(h)  # (B, L, d)
 
 
-SPEC = BackboneSpec("bert4rec", BERT4RecSettings, lambda s, dim, max_len: BERT4Rec(s, dim, max_len),
+SPEC = BackboneSpec("bert4rec", BERT4RecSettings, BERT4Rec,
                     objective="masked")

@@ -52,5 +52,5 @@ class GRU4Rec(nn.Module):
         return self.dense(out)  # (B, L, d)
 
 
-SPEC = BackboneSpec("gru4rec", GRU4RecSettings, lambda s, dim, max_len: GRU4Rec(s, dim, max_len),
+SPEC = BackboneSpec("gru4rec", GRU4RecSettings, GRU4Rec,
                     objective="causal")

@@ -116,4 +116,4 @@ class HSTU(nn.Module):
         return self.norm_out(h)  # (B, L, d)
 
 
-SPEC = BackboneSpec("hstu", HSTUSettings, lambda s, dim, max_len: HSTU(s, dim, max_len), objective="causal")
+SPEC = BackboneSpec("hstu", HSTUSettings, HSTU, objective="causal")

@@ -42,7 +42,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
         return self.out(self._attend(self.qkv(x), mask, causal))  # (B, L, C)
 
-    def packed(self, hp: torch.Tensor, packing: "Packing") -> torch.Tensor:
+    def packed(self, hp: torch.Tensor, packing: Packing) -> torch.Tensor:
         """Causal attention over packed real positions (T, C) -> (T, C): projections on the T
         positions only, attention per length bucket padded to the bucket's width."""
         qkv = self.qkv(hp)  # (T, 3C)
@@ -76,7 +76,7 @@ class TransformerBlock(nn.Module):
         x = self.ln1(x + self.drop(self.attn(x, mask, causal)))
         return self.ln2(x + self.drop(self.ffn(x)))
 
-    def packed(self, hp: torch.Tensor, packing: "Packing") -> torch.Tensor:
+    def packed(self, hp: torch.Tensor, packing: Packing) -> torch.Tensor:
         """The same block, causal, on the packed real positions hp (T, C)."""
         hp = self.ln1(hp + self.drop(self.attn.packed(hp, packing)))
         return self.ln2(hp + self.drop(self.ffn(hp)))
@@ -128,5 +128,5 @@ class SASRec(nn.Module):
         return h  # (B, L, d), zeros at padding
 
 
-SPEC = BackboneSpec("sasrec", SASRecSettings, lambda s, dim, max_len: SASRec(s, dim, max_len),
+SPEC = BackboneSpec("sasrec", SASRecSettings, SASRec,
                     objective="causal")

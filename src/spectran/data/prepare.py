@@ -157,9 +157,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
 def _save(ds: PreparedDataset) -> None:
     items_blob = json.dumps(ds.item_records, sort_keys=True).encode()
     ds.meta["checksum"] = hashlib.sha256(ds.offsets.tobytes() + ds.items.tobytes() + items_blob).hexdigest()
-    with atomic_path(ds.cache_dir / "prepared.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, offsets=ds.offsets, items=ds.items)
+    with atomic_path(ds.cache_dir / "prepared.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, offsets=ds.offsets, items=ds.items)
     write_json(ds.cache_dir / "items.json", {"records": ds.item_records, "item_ids": ds.item_ids})
     write_json(ds.cache_dir / "prepared.json", ds.meta)  # written last: marks the cache complete
 

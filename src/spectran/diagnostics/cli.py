@@ -57,7 +57,8 @@ def spectrum(paths: list[str], out: str | Path, semantic: bool = True, attention
     plot_spectra(spectra, out)
     write_csv(out.with_suffix(".csv"), [
         {"dataset": s.dataset, "matrix": s.row, "index": i + 1, "sigma_over_sigma1": f"{v:.10g}",
-         "std_over_seeds": f"{e:.6g}"} for s in spectra for i, (v, e) in enumerate(zip(s.sigma, s.sigma_std))])
+         "std_over_seeds": f"{e:.6g}"}
+        for s in spectra for i, (v, e) in enumerate(zip(s.sigma, s.sigma_std, strict=True))])
     masses = attention_masses(records) if attention else []
     if masses:
         plot_attention(masses, out.with_name(out.stem + "_attention.png"))

@@ -8,8 +8,9 @@ point is the mean ± sample std (ddof = 1) over seeds.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -52,10 +52,11 @@ def plot_spectra(spectra: list[Spectrum], path: str | Path) -> None:
     """σ/σ₁ against component index, log-log; one curve per row, E black dashed."""
     datasets = sorted({s.dataset for s in spectra})
     plt, fig, axes = _panels(datasets, width=7.5, height=4.5)
-    for ax, dataset in zip(axes, datasets):
+    for ax, dataset in zip(axes, datasets, strict=True):
         here = [s for s in spectra if s.dataset == dataset]
-        learned = [s for s in here if not s.semantic]
-        for s, color in zip(learned + [s for s in here if s.semantic], _colors(len(learned)) + ["black"] * len(here)):
+        learned, semantic = [s for s in here if not s.semantic], [s for s in here if s.semantic]
+        colors = _colors(len(learned)) + ["black"] * len(semantic)
+        for s, color in zip(learned + semantic, colors, strict=True):
             keep = s.sigma > SPECTRUM_FLOOR
             x = np.arange(1, len(s.sigma) + 1)[keep]
             ax.plot(x, s.sigma[keep], linestyle="--" if s.semantic else "-", color=color, linewidth=1.4,
@@ -74,7 +75,7 @@ def plot_attention(masses: list[AttentionMass], path: str | Path) -> None:
     """Share of |attention| per spectral component; a line marks the top-d boundary."""
     datasets = sorted({m.dataset for m in masses})
     plt, fig, axes = _panels(datasets)
-    for ax, dataset in zip(axes, datasets):
+    for ax, dataset in zip(axes, datasets, strict=True):
         for m in [m for m in masses if m.dataset == dataset]:
             share = float(np.nanmean(m.principal_shares))
             ax.plot(np.arange(1, len(m.mass) + 1), m.mass, linewidth=1.2,
@@ -93,7 +94,7 @@ def plot_dims(points: list[dict[str, Any]], path: str | Path, metric: str) -> No
     """Mean ± std test ``metric`` against d, one line per row. ``points``: dataset, row, dim, mean, std."""
     datasets = sorted({p["dataset"] for p in points})
     plt, fig, axes = _panels(datasets)
-    for ax, dataset in zip(axes, datasets):
+    for ax, dataset in zip(axes, datasets, strict=True):
         rows = list(dict.fromkeys(p["row"] for p in points if p["dataset"] == dataset))
         for row in rows:
             pts = sorted((p for p in points if p["dataset"] == dataset and p["row"] == row), key=lambda p: p["dim"])

@@ -19,8 +19,14 @@ import torch
 from torch import nn
 
 from spectran.encoders.base import ItemContext, MethodSpec
-from spectran.encoders.spectral_coords import (ColdStartProjector, Scaling, coord_scale, require_basis,
-                                               scaled_coords, truncated_table)
+from spectran.encoders.spectral_coords import (
+    ColdStartProjector,
+    Scaling,
+    coord_scale,
+    require_basis,
+    scaled_coords,
+    truncated_table,
+)
 from spectran.errors import ConfigError
 
 

@@ -56,7 +56,7 @@ class LLMESR(nn.Module):
     def __init__(self, semantic: torch.Tensor, pca_coords: torch.Tensor, pca_mean: torch.Tensor,
                  pca_V: torch.Tensor, dim: int, s: LlmesrSettings):
         super().__init__()
-        N, D = semantic.shape
+        D = semantic.shape[1]
         hidden = s.adapter_hidden or max(D // 2, 1)
         self.register_buffer("semantic", semantic, persistent=False)  # (N, D), frozen
         self.register_buffer("pca_mean", pca_mean, persistent=False)  # (D,), for new items

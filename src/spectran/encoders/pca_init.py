@@ -22,8 +22,15 @@ import torch
 from torch import nn
 
 from spectran.encoders.base import ItemContext, MethodSpec
-from spectran.encoders.spectral_coords import (Scaling, Weighting, normalised_sigma, require_basis,
-                                               scaled_coords, truncated_table, weight_profile)
+from spectran.encoders.spectral_coords import (
+    Scaling,
+    Weighting,
+    normalised_sigma,
+    require_basis,
+    scaled_coords,
+    truncated_table,
+    weight_profile,
+)
 from spectran.errors import ConfigError
 
 

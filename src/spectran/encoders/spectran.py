@@ -43,9 +43,16 @@ from torch import nn
 
 from spectran.encoders.base import ItemContext, MethodSpec
 from spectran.encoders.fusion import Fusion, FusionKind
-from spectran.encoders.spectral_coords import (ColdStartProjector, Scaling, coord_scale, fuse_without_id,
-                                               normalised_sigma, require_basis, scaled_coords,
-                                               truncated_table)
+from spectran.encoders.spectral_coords import (
+    ColdStartProjector,
+    Scaling,
+    coord_scale,
+    fuse_without_id,
+    normalised_sigma,
+    require_basis,
+    scaled_coords,
+    truncated_table,
+)
 from spectran.errors import ConfigError
 
 
@@ -156,7 +163,7 @@ class SpecTran(nn.Module):
             self._cache = (key, self.fusion(self.semantic()))
         return self._cache[1]  # inference: E_s computed once, then the backbone's cost only
 
-    def train(self, mode: bool = True) -> "SpecTran":
+    def train(self, mode: bool = True) -> SpecTran:
         self._cache = None
         return super().train(mode)
 

@@ -24,9 +24,18 @@ from torch import nn
 
 from spectran.encoders.base import ItemContext, MethodSpec
 from spectran.encoders.fusion import Fusion, FusionKind
-from spectran.encoders.spectral_coords import (ColdStartProjector, Scaling, Weighting, coord_scale,
-                                               fuse_without_id, normalised_sigma, require_basis,
-                                               scaled_coords, truncated_table, weight_profile)
+from spectran.encoders.spectral_coords import (
+    ColdStartProjector,
+    Scaling,
+    Weighting,
+    coord_scale,
+    fuse_without_id,
+    normalised_sigma,
+    require_basis,
+    scaled_coords,
+    truncated_table,
+    weight_profile,
+)
 
 
 @dataclass

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import yaml
 
 from spectran.errors import SpectranError
-from spectran.settings import with_defaults
 from spectran.experiments.sweep import short_names
+from spectran.settings import with_defaults
 
 # settings that never make two runs different configurations
 _BOOKKEEPING = {"train.seed", "data.dataset", "model.label", "train.progress", "train.threads",
@@ -134,7 +135,7 @@ def assign_variants(records: list[RunRecord], group: str | None = None,
         keys = sorted({k for v in views for k in v})
         varying = [k for k in keys if len({json.dumps(v.get(k), default=str) for v in views}) > 1]
         names = short_names(varying)
-        for r, v in zip(runs, views):
+        for r, v in zip(runs, views, strict=True):
             r.variant = tuple((names[k], v.get(k)) for k in varying)
 
 

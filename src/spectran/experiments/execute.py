@@ -12,6 +12,8 @@ lines) and does not stop the others; ``DIR/sweep_summary.json`` lists every run'
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -20,9 +22,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -44,7 +47,7 @@ class Outcome:
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.run.label, "folder": str(self.run.folder), "status": self.status,
                 "seconds": round(self.seconds, 2), "error": self.error,
-                "point": {k: v for k, v in self.run.point.items()}}
+                "point": dict(self.run.point)}
 
 
 def available_cpus() -> int:
@@ -90,7 +93,7 @@ def _train_here(run: PlannedRun) -> Outcome:
     except SpectranError as exc:
         run.folder.mkdir(parents=True, exist_ok=True)
         return Outcome(run, "failed", time.perf_counter() - t0, _record_failure(run, f"error: {exc}"))
-    except Exception:  # a crash of one run is recorded and the sweep goes on
+    except Exception:  # noqa: BLE001 - a crash of one run is recorded and the sweep goes on
         run.folder.mkdir(parents=True, exist_ok=True)
         return Outcome(run, "failed", time.perf_counter() - t0, _record_failure(run, traceback.format_exc()))
     _clear_failure(run)
@@ -117,21 +120,29 @@ def warm_caches(runs: list[PlannedRun]) -> dict[Path, str]:
                 done[key] = None
             except SpectranError as exc:
                 done[key] = f"error: {exc}"
-            except Exception:  # recorded for every run that needs this cache; the others go on
+            except Exception:  # noqa: BLE001 - recorded for every run that needs this cache; the others go on
                 done[key] = traceback.format_exc()
         if done[key] is not None:
             failures[run.folder] = str(done[key])
     return failures
 
 
-def _die_with_parent() -> None:
-    """In the child (Linux): get SIGTERM when the sweep process dies, even by SIGKILL."""
+def _libc_prctl() -> Callable[..., int] | None:
+    """prctl of glibc Linux, loaded in the parent (a forked child must not import or load)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        import ctypes
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:  # not glibc: children are still stopped on SIGINT/SIGTERM of the sweep
+        return None
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not glibc Linux: children are still stopped on SIGINT/SIGTERM of the sweep
-        return
+
+_PRCTL = _libc_prctl()
+
+
+def _die_with_parent() -> None:
+    """In the child, between fork and exec: get SIGTERM when the sweep process dies, even by SIGKILL."""
+    _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class _Child:
@@ -144,12 +155,13 @@ class _Child:
         threads = str(max(1, run.settings.train.threads))
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
         self.log_path = folder / "sweep.log"
-        self.log = open(self.log_path, "w", encoding="utf-8")
+        self.log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in outcome()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [python, "-m", "spectran", "train", "--config", str(config), "--out", str(folder), "--no-progress"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            # one foreign call, nothing that takes a lock: safe beside the progress thread
+            preexec_fn=_die_with_parent if _PRCTL is not None else None)  # noqa: PLW1509
 
     def outcome(self, code: int) -> Outcome:
         self.log.close()
@@ -163,10 +175,8 @@ class _Child:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it ended between poll() and the signal
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

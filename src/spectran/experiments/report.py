@@ -15,15 +15,15 @@ import csv
 import io
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.experiments.collect import (RunRecord, assign_variants, find_runs, group_key, order_rows,
-                                          sweep_row_order)
+from spectran.experiments.collect import RunRecord, assign_variants, find_runs, group_key, order_rows, sweep_row_order
 from spectran.experiments.stats import TestResult, paired_test
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
@@ -157,7 +157,7 @@ def _mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
     arrays = [per_user_ndcg(r.ranks("test")) for r in runs]
     if len({a.shape for a in arrays}) > 1:
         raise SpectranError(f"{runs[0].folder}: seeds of one configuration have different user counts")
-    for r, a in zip(runs, arrays):  # the ranks must be the ones the metrics were computed from
+    for r, a in zip(runs, arrays, strict=True):  # the ranks must be the ones the metrics were computed from
         expected = r.value(TEST_METRIC)
         if abs(float(a.mean()) - expected) > 1e-6:
             raise SpectranError(f"{r.folder / 'test_ranks.npy'}: per-user NDCG@10 mean {a.mean():.6f} does "

@@ -64,7 +64,7 @@ def _exact_wilcoxon_p(w_plus: float, n: int) -> float:
         counts[k:] = counts[k:] + counts[:-k].copy()
     probs = counts / 2.0 ** n
     t = min(w_plus, total - w_plus)
-    p = 2.0 * probs[: int(math.floor(t + 1e-9)) + 1].sum()
+    p = 2.0 * probs[: math.floor(t + 1e-9) + 1].sum()
     return float(min(1.0, p))
 
 

@@ -22,9 +22,10 @@ import copy
 import itertools
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from spectran.errors import ConfigError
 from spectran.settings import RunSettings, load_yaml, resolve, set_dotted
@@ -102,7 +103,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
 def short_names(keys: list[str]) -> dict[str, str]:
     """Short names of dotted keys (folders, row names): the last part, or the full key if that clashes."""
     last = [k.split(".")[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
 
 
 def run_folder(out: Path, s: RunSettings, label: str, point: Mapping[str, Any]) -> Path:
@@ -142,7 +143,7 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
     skipped: dict[str, str] = {}
     seen: dict[Path, str] = {}
     for values in itertools.product(*(spec.grid[k] for k in keys)):
-        point = dict(zip(keys, values))
+        point = dict(zip(keys, values, strict=True))
         for row_label, overrides in rows.items():
             raw = copy.deepcopy(spec.base)
             where = f"{spec.source}: row '{row_label}'" if row_label else spec.source

@@ -66,7 +66,7 @@ class Recommender:
         self.objective = self._query_objective(objective)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: str = "best") -> "Recommender":
+    def from_run(cls, run_dir: str | Path, checkpoint: str = "best") -> Recommender:
         from spectran.api import load_run
         from spectran.serve.new_items import load_new_items
 
@@ -114,7 +114,7 @@ class Recommender:
         user = user_representations(self.model, self.objective, seqs, lengths, self.table)  # (1, w)
         exclude = [torch.tensor(sorted(set(rows)), device=device)] if exclude_history else None
         scores, top = topk_chunked(user, self.table, k, self.chunk, exclude)
-        return [(_as_id(self.labels[i]), float(s)) for s, i in zip(scores[0].tolist(), top[0].tolist())
+        return [(_as_id(self.labels[i]), float(s)) for s, i in zip(scores[0].tolist(), top[0].tolist(), strict=True)
                 if np.isfinite(s)]
 
 

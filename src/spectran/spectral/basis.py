@@ -148,10 +148,9 @@ def load_or_compute_basis_at(E: Any, embedding_file: str | Path, center: bool = 
     if cached is not None:
         return cached
     basis = compute_basis(E, center=center, chunk_rows=chunk_rows, where=str(embedding_file))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, U=basis.U.numpy(), sigma=basis.sigma.numpy(), V=basis.V.numpy(),
-                     mean=basis.mean.numpy())
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, U=basis.U.numpy(), sigma=basis.sigma.numpy(), V=basis.V.numpy(),
+                 mean=basis.mean.numpy())
     write_json(sidecar, {"version": BASIS_VERSION, "embedding_sha256": checksum, "center": center,
                          "npz_sha256": sha256_file(path), "shape": list(E.shape), "rank": basis.rank})
     return basis

@@ -17,7 +17,8 @@ The model runs on CUDA when present, in bf16 (or fp16 where bf16 is unsupported)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

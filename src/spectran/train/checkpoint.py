@@ -27,7 +27,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise CacheError(f"{p}: checkpoint not found")
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated/corrupt zip archives
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for truncated/corrupt zip archives
         raise CacheError(f"{p}: checkpoint is truncated or corrupt ({type(exc).__name__}); "
                          "delete it to start over") from None
     if not isinstance(state, dict) or "model" not in state:
