@@ -40,6 +40,7 @@ class WhitenMlpSettings:
     activation: Activation = "gelu"  # also after the last Linear (WhitenRec's projection)
     dropout: float = 0.0  # after hidden activations
     input_dropout: float = 0.1  # dropout on the whitened E, training only
+    scale: float = 1.0  # whitened coordinates times this (1 = unit variance, as WhitenRec)
     fusion: FusionKind = "none"  # WhitenRec uses no ID table; sum|concat|gate add one
     id_std: float = 0.02  # N(0, std) initialisation of the ID table (when fused)
 
@@ -74,7 +75,7 @@ class WhitenedAdapter(SemanticAdapter):
 def build(s: WhitenMlpSettings, ctx: ItemContext) -> WhitenedAdapter:
     E = require_semantic(ctx.semantic, "whiten_mlp")
     basis = require_basis(ctx, "whiten_mlp")
-    W = basis.V.float() / basis.sigma.float() * coord_scale(basis.num_items, "sqrt_n")  # (D, r)
+    W = basis.V.float() / basis.sigma.float() * (coord_scale(basis.num_items, "sqrt_n") * s.scale)  # (D, r)
     if s.whitening == "zca":
         W = W @ basis.V.float().T  # (D, D)
     head = mlp_stack(W.shape[1], s.hidden, ctx.dim, s.layers, s.activation, s.dropout, final_act=True)
