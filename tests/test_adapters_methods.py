@@ -107,6 +107,15 @@ def test_whiten_mlp_whitens_all_dimensions(kind):
         assert (enc.eval()() >= -0.2).all()  # ends in GELU, no ID table by default
 
 
+def test_whiten_mlp_scale_multiplies_the_whitened_coordinates():
+    plain, scaled = build("whiten_mlp"), build("whiten_mlp", scale=0.3)
+    assert torch.allclose(scaled.semantic, 0.3 * plain.semantic, atol=1e-5)
+    cov = scaled.semantic.double().T @ scaled.semantic.double() / N  # still isotropic, variance 0.09
+    assert torch.allclose(cov, 0.09 * torch.eye(D, dtype=torch.float64), atol=1e-3)
+    new_item = context().semantic[:3]  # cold-start rows go through the same scaled whitening
+    assert torch.allclose(scaled.whiten(new_item), scaled.semantic[:3], atol=1e-5)
+
+
 def test_moe_gates_are_a_distribution_and_noise_only_in_training():
     enc = build("moe", experts=4)
     x = context().semantic

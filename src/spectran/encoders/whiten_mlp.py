@@ -11,6 +11,12 @@ over (E - mu = U diag(sigma) V^T, float64): ``pca`` whitening maps e to (e - mu)
 with c = sqrt(N), i.e. the items' coordinates sqrt(N) U (unit mean square per direction); ``zca``
 rotates these back with V^T (staying close to E's axes).
 
+``scale`` multiplies the whitened coordinates (isotropic either way). At 1 (the paper's plain
+whitening) the Linear + GELU rows start with an RMS norm near 3 against 0.16 for an ID table and
+training dips to a random ranking in epoch 2 before it recovers, the SVD family's cliff; 0.3
+removes the dip but moved office test NDCG@10 by less than a standard deviation over 3 seeds
+(docs/results/whiten_scale.md), so the default stays the paper's.
+
 Deviations: WhitenRec+ (the ensemble with relaxed/group whitening) is not implemented. The
 choice between ZCA and PCA whitening is immaterial up to the initialisation, since the following
 Linear layer absorbs any rotation. Directions with sigma below 1e-6 sigma_1 (numerically zero
@@ -40,7 +46,7 @@ class WhitenMlpSettings:
     activation: Activation = "gelu"  # also after the last Linear (WhitenRec's projection)
     dropout: float = 0.0  # after hidden activations
     input_dropout: float = 0.1  # dropout on the whitened E, training only
-    scale: float = 1.0  # whitened coordinates times this (1 = unit variance, as WhitenRec)
+    scale: float = 1.0  # whitened coordinates times this (1 = unit variance, as WhitenRec; see whiten_scale.md)
     fusion: FusionKind = "none"  # WhitenRec uses no ID table; sum|concat|gate add one
     id_std: float = 0.02  # N(0, std) initialisation of the ID table (when fused)
 
