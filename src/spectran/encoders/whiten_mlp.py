@@ -12,10 +12,11 @@ with c = sqrt(N), i.e. the items' coordinates sqrt(N) U (unit mean square per di
 rotates these back with V^T (staying close to E's axes).
 
 ``scale`` multiplies the whitened coordinates (isotropic either way). At 1 (the paper's plain
-whitening) the Linear + GELU rows start with an RMS norm near 3 against 0.16 for an ID table and
-training dips to a random ranking in epoch 2 before it recovers, the SVD family's cliff; 0.3
-removes the dip but moved office test NDCG@10 by less than a standard deviation over 3 seeds
-(docs/results/whiten_scale.md), so the default stays the paper's.
+whitening) the Linear + GELU rows start with an RMS norm of 2.75 on office (0.16 for an ID table)
+and validation NDCG@10 dips in epoch 2 before it recovers, the SVD family's cliff
+(bench/scale_cliff.py --method whiten_mlp); 0.3 removes the dip but moved office test NDCG@10
+by less than a standard deviation over 3 seeds (docs/results/whiten_scale.md), so the default
+stays the paper's.
 
 Deviations: WhitenRec+ (the ensemble with relaxed/group whitening) is not implemented. The
 choice between ZCA and PCA whitening is immaterial up to the initialisation, since the following
