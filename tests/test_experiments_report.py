@@ -206,3 +206,17 @@ def test_group_by_dim_orders_tables_numerically(tmp_path: Path):
     md, _, _ = report([tmp_path], ["ndcg@10"], group_by="dim")
     titles = [line for line in md.splitlines() if line.startswith("## Results")]
     assert titles == [f"## Results — dim = {d}" for d in (16, 32, 128)]
+
+
+def test_filter_keeps_matching_seeds_and_labels(runs: Path, capsys):
+    _, cells, _ = report([runs], ["ndcg@10"], filters=["train.seed=0,2"])
+    by = {c["row"]: c for c in cells}
+    assert by["id"]["seeds"] == "0 2" and by["id"]["mean"] == pytest.approx((0.5 + 0.75) / 2)
+    _, cells, _ = report([runs], ["ndcg@10"], filters=["label=id,spectran", "seed=1"])
+    assert {(c["row"], c["seeds"]) for c in cells} == {("id", "1"), ("spectran", "1")}
+    with pytest.raises(SpectranError, match="no such setting"):
+        report([runs], ["ndcg@10"], filters=["train.sed=0"])
+    with pytest.raises(SpectranError, match="matches --filter"):
+        report([runs], ["ndcg@10"], filters=["train.seed=7"])
+    assert main(["report", str(runs), "--filter", "train.seed=9"]) == 2
+    assert "matches --filter train.seed=9" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.experiments.collect import RunRecord, assign_variants, find_runs
+from spectran.experiments.collect import RunRecord, assign_variants, filter_records, find_runs
 
 
 def dimension_points(records: list[RunRecord], metric: str = "ndcg@10") -> list[dict[str, Any]]:
@@ -29,10 +29,11 @@ def dimension_points(records: list[RunRecord], metric: str = "ndcg@10") -> list[
     return sorted(points, key=lambda p: (p["dataset"], p["row"], p["dim"]))
 
 
-def plot_dimension_sensitivity(paths: Iterable[str | Path], out: str | Path, metric: str = "ndcg@10") -> list[dict]:
+def plot_dimension_sensitivity(paths: Iterable[str | Path], out: str | Path, metric: str = "ndcg@10",
+                               filters: Iterable[str] = ()) -> list[dict]:
     from spectran.diagnostics.plots import plot_dims
 
-    points = dimension_points(find_runs(paths), metric)
+    points = dimension_points(filter_records(find_runs(paths), filters), metric)
     if len({p["dim"] for p in points}) < 2:
         raise SpectranError("--plot-dim: the runs cover a single model.dim; run sweeps/dims.yaml first")
     plot_dims(points, out, metric)

@@ -40,7 +40,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
     markdown, cells, tests = report(args.paths, metrics, ours=args.ours, group_by=args.group_by,
                                     test=args.test, extras=args.extras, rows=rows,
-                                    cold=args.cold)
+                                    cold=args.cold, filters=args.filter)
     if args.out:
         from spectran.io import write_text
 
@@ -54,7 +54,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.plot_dim:
         from spectran.diagnostics.dims import plot_dimension_sensitivity
 
-        plot_dimension_sensitivity(args.paths, args.plot_dim, metric=args.dim_metric)
+        plot_dimension_sensitivity(args.paths, args.plot_dim, metric=args.dim_metric, filters=args.filter)
         print(f"wrote {args.plot_dim}", file=sys.stderr)
     return 0
 
@@ -87,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cold", action="store_true",
                    help="also test Recall@10/NDCG@10 of the users whose target never occurs in training")
     p.add_argument("--rows", help="comma-separated row order (default: the sweep file's, ours last)")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=V1[,V2]",
+                   help="only runs whose KEY (label, a dotted setting like train.seed, or dataset, "
+                        "backbone, method, dim, seed) is one of the values (repeatable)")
     p.add_argument("--plot-dim", metavar="FILE.png",
                    help="also plot test metric against model.dim per method (dimension sensitivity)")
     p.add_argument("--dim-metric", default="ndcg@10", help="metric of --plot-dim")

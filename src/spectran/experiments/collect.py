@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from spectran.errors import SpectranError
-from spectran.experiments.sweep import short_names
+from spectran.experiments.sweep import parse_filter, short_names, value_matches
 from spectran.settings import with_defaults
 
 # settings that never make two runs different configurations
@@ -30,6 +30,7 @@ _BOOKKEEPING = {"train.seed", "data.dataset", "model.label", "train.progress", "
                 "eval.batch_size", "text.batch_size"}
 GROUP_ALIASES = {"backbone": "model.backbone", "dataset": "data.dataset", "method": "model.method",
                  "dim": "model.dim", "encoder": "text.encoder"}
+FILTER_ALIASES = {**GROUP_ALIASES, "seed": "train.seed"}
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -110,6 +111,20 @@ def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
         raise SpectranError(f"no finished runs (folders with metrics.json and config.yaml) under "
                             f"{', '.join(map(str, paths))}")
     return [_load(f) for f in folders]
+
+
+def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[RunRecord]:
+    """Keep the runs matching every ``key=v1,v2`` filter (key: ``label``, a dotted setting, or a
+    short name such as ``dataset`` or ``seed``); an unknown key is an error, not an empty table."""
+    for item in filters:
+        key, allowed = parse_filter(item)
+        key = FILTER_ALIASES.get(key, key)
+        if key != "label" and records and all(key not in r.config for r in records):
+            raise SpectranError(f"--filter {key}: no such setting in the runs' config.yaml "
+                                "(expected label or a dotted setting like train.seed)")
+        records = [r for r in records
+                   if value_matches(r.label if key == "label" else r.config.get(key), allowed)]
+    return records
 
 
 def group_key(name: str | None) -> str | None:

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.experiments.collect import RunRecord, assign_variants, find_runs, group_key, order_rows, sweep_row_order
+from spectran.experiments.collect import (
+    RunRecord,
+    assign_variants,
+    filter_records,
+    find_runs,
+    group_key,
+    order_rows,
+    sweep_row_order,
+)
 from spectran.experiments.stats import TestResult, paired_test
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
@@ -280,11 +288,15 @@ def render_tests(results: list[dict[str, Any]]) -> str:
 
 def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: str = "spectran",
            group_by: str | None = None, test: str = "wilcoxon", extras: bool = False,
-           rows: list[str] | None = None, cold: bool = False) -> tuple[str, list[dict], list[dict]]:
+           rows: list[str] | None = None, cold: bool = False,
+           filters: Iterable[str] = ()) -> tuple[str, list[dict], list[dict]]:
     """Markdown of every table, the CSV cell rows and the significance rows."""
     paths = list(paths)
     metrics = metrics or DEFAULT_METRICS
-    records = find_runs(paths)
+    records = filter_records(find_runs(paths), filters)
+    if not records:
+        raise SpectranError(f"no finished run under {', '.join(map(str, paths))} matches "
+                            f"--filter {' --filter '.join(filters)}")
     tables = build_tables(records, ours, group_by, rows or sweep_row_order(paths))
     parts, cells, tests = [], [], []
     for table in tables:

@@ -174,6 +174,20 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
     return runs
 
 
+def parse_filter(item: str) -> tuple[str, list[str]]:
+    """``key=v1,v2`` -> (key, [v1, v2]) for the --filter options of sweep and report."""
+    if "=" not in item:
+        raise ConfigError(f"--filter {item!r}: expected key=value[,value...]")
+    key, values = item.split("=", 1)
+    return key.strip(), [v.strip() for v in values.split(",")]
+
+
+def value_matches(value: Any, allowed: list[str]) -> bool:
+    """Whether a setting's value is one of the --filter strings (booleans as true/false)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text in allowed
+
+
 def _matches(run: PlannedRun, key: str, allowed: list[str]) -> bool:
     if key == "label":
         value: Any = run.label
@@ -181,18 +195,14 @@ def _matches(run: PlannedRun, key: str, allowed: list[str]) -> bool:
         value = get_dotted(run.settings.to_dict(), key)
         if value is None and not key.count("."):
             raise ConfigError(f"--filter {key}: expected label or a dotted setting like data.dataset")
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return text in allowed
+    return value_matches(value, allowed)
 
 
 def apply_filters(runs: list[PlannedRun], filters: list[str]) -> list[PlannedRun]:
     """Keep runs matching every ``key=v1,v2`` filter (key: a dotted setting or ``label``)."""
     for item in filters:
-        if "=" not in item:
-            raise ConfigError(f"--filter {item!r}: expected key=value[,value...]")
-        key, values = item.split("=", 1)
-        allowed = [v.strip() for v in values.split(",")]
-        runs = [r for r in runs if _matches(r, key.strip(), allowed)]
+        key, allowed = parse_filter(item)
+        runs = [r for r in runs if _matches(r, key, allowed)]
     return runs
 
 
