@@ -220,3 +220,12 @@ def test_filter_keeps_matching_seeds_and_labels(runs: Path, capsys):
         report([runs], ["ndcg@10"], filters=["train.seed=7"])
     assert main(["report", str(runs), "--filter", "train.seed=9"]) == 2
     assert "matches --filter train.seed=9" in capsys.readouterr().err
+
+
+def test_a_corrupt_sweep_summary_is_an_error_naming_the_file(runs: Path):
+    (runs / "sweep_summary.json").write_text('{"rows": ["id",')
+    with pytest.raises(SpectranError, match=r"sweep_summary\.json: not valid JSON"):
+        report([runs], ["ndcg@10"])
+    (runs / "sweep_summary.json").write_text('{"rows": ["spectran", "mlp", "id"]}')
+    md, _, _ = report([runs], ["ndcg@10"])
+    assert md.index("| mlp ") < md.index("| id ") < md.index("| spectran ")  # sweep order, ours last

@@ -162,8 +162,8 @@ def sweep_row_order(paths: Iterable[str | Path]) -> list[str]:
         if summary.is_file():
             try:
                 order += json.loads(summary.read_text(encoding="utf-8")).get("rows", [])
-            except json.JSONDecodeError:
-                continue
+            except json.JSONDecodeError as exc:
+                raise SpectranError(f"{summary}: not valid JSON ({exc}); delete it or pass --rows") from None
     return list(dict.fromkeys(order))
 
 
