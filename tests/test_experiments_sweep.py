@@ -83,6 +83,7 @@ def test_filters(tmp_path: Path):
     assert len(apply_filters(runs, ["train.seed=0,2"])) == 4
     assert [r.label for r in apply_filters(runs, ["label=other", "train.seed=1"])] == ["other"]
     assert len(apply_filters(runs, ["train.progress=false"])) == 6
+    assert len(apply_filters(runs, ["seed=1", "method=id"])) == 2  # short names, as report's --filter
     with pytest.raises(ConfigError, match="expected key=value"):
         apply_filters(runs, ["seed"])
 

@@ -67,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="runs in parallel (subprocesses), each with train.threads = cpus // workers "
                         "unless the sweep sets it")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=V1[,V2]",
-                   help="run only runs whose setting KEY (dotted, or 'label') is one of the values (repeatable)")
+                   help="run only runs whose KEY (label, a dotted setting, or dataset, backbone, method, dim, "
+                        "seed) is one of the values (repeatable)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a setting of every run (applied to the sweep's base)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")

@@ -21,16 +21,14 @@ import numpy as np
 import yaml
 
 from spectran.errors import SpectranError
-from spectran.experiments.sweep import parse_filter, short_names, value_matches
+from spectran.experiments.sweep import SHORT_KEYS, parse_filter, short_names, value_matches
 from spectran.settings import with_defaults
 
 # settings that never make two runs different configurations
 _BOOKKEEPING = {"train.seed", "data.dataset", "model.label", "train.progress", "train.threads",
                 "train.device", "data.data_dir", "data.cache_dir", "train.tensorboard",
                 "eval.batch_size", "text.batch_size"}
-GROUP_ALIASES = {"backbone": "model.backbone", "dataset": "data.dataset", "method": "model.method",
-                 "dim": "model.dim", "encoder": "text.encoder"}
-FILTER_ALIASES = {**GROUP_ALIASES, "seed": "train.seed"}
+GROUP_ALIASES = {k: v for k, v in SHORT_KEYS.items() if k != "seed"}
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -118,7 +116,6 @@ def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[Run
     short name such as ``dataset`` or ``seed``); an unknown key is an error, not an empty table."""
     for item in filters:
         key, allowed = parse_filter(item)
-        key = FILTER_ALIASES.get(key, key)
         if key != "label" and records and all(key not in r.config for r in records):
             raise SpectranError(f"--filter {key}: no such setting in the runs' config.yaml "
                                 "(expected label or a dotted setting like train.seed)")

@@ -174,12 +174,17 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
     return runs
 
 
+# short names accepted by --filter (sweep and report) and, but for seed, by report's --group-by
+SHORT_KEYS = {"backbone": "model.backbone", "dataset": "data.dataset", "method": "model.method",
+              "dim": "model.dim", "encoder": "text.encoder", "seed": "train.seed"}
+
+
 def parse_filter(item: str) -> tuple[str, list[str]]:
-    """``key=v1,v2`` -> (key, [v1, v2]) for the --filter options of sweep and report."""
+    """``key=v1,v2`` -> (dotted key, [v1, v2]) for the --filter options of sweep and report."""
     if "=" not in item:
         raise ConfigError(f"--filter {item!r}: expected key=value[,value...]")
     key, values = item.split("=", 1)
-    return key.strip(), [v.strip() for v in values.split(",")]
+    return SHORT_KEYS.get(key.strip(), key.strip()), [v.strip() for v in values.split(",")]
 
 
 def value_matches(value: Any, allowed: list[str]) -> bool:
