@@ -81,6 +81,23 @@ def test_markdown_bold_gain_and_protocol(runs: Path):
     assert tests[0]["baseline"] == "id"
 
 
+def test_ablations_of_ours_are_not_baselines_unless_against_all(runs: Path):
+    # an ablation of spectran (same method, another label) better than every baseline: the gain
+    # and the test still compare with the best baseline (id); against="all" compares with it
+    for seed in (0, 1, 2):
+        make_run(runs, "office", "spectran w/o x", seed, [1, 1, 1, 1], method="spectran")
+    md, _, (t,) = report([runs], ["ndcg@10"])
+    gain = next(line for line in md.splitlines() if line.startswith("| gain of spectran"))
+    assert f"{(2.5 / 3 / 0.5 - 1) * 100:+.1f}%" in gain and t["baseline"] == "id"
+    assert "its ablations are not baselines" in md
+    md, _, (t,) = report([runs], ["ndcg@10"], against="all")
+    gain = next(line for line in md.splitlines() if line.startswith("| gain of spectran"))
+    assert f"{(2.5 / 3 - 1) * 100:+.1f}%" in gain and t["baseline"] == "spectran w/o x"
+    assert main(["report", str(runs), "--against", "all", "--metrics", "ndcg@10"]) == 0
+    md, _, tests = report([runs], ["ndcg@10"], filters=["label=spectran,spectran w/o x"])
+    assert "no baseline in this table" in md and "| gain of" not in md and tests == []
+
+
 def test_significance_uses_seed_averaged_per_user_ndcg(runs: Path):
     _, _, tests = report([runs], ["ndcg@10"], test="t-test")
     (t,) = tests

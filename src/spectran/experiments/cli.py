@@ -40,7 +40,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
     markdown, cells, tests = report(args.paths, metrics, ours=args.ours, group_by=args.group_by,
                                     test=args.test, extras=args.extras, rows=rows,
-                                    cold=args.cold, filters=args.filter)
+                                    cold=args.cold, filters=args.filter, against=args.against)
     if args.out:
         from spectran.io import write_text
 
@@ -82,6 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="Markdown file (a CSV of the cells and of the tests is written beside it)")
     p.add_argument("--metrics", help="comma-separated test metrics (default recall@10,recall@20,ndcg@10,ndcg@20)")
     p.add_argument("--ours", default="spectran", help="row whose gain and significance are reported")
+    p.add_argument("--against", default="baselines", choices=["baselines", "all"],
+                   help="what ours's gain and test compare with: the best baseline (a row of another "
+                        "method; ours's ablations are not baselines) or the best of all other rows")
     p.add_argument("--group-by", help="one table per value of this setting (backbone, dim, or a dotted key)")
     p.add_argument("--test", default="wilcoxon", choices=["wilcoxon", "t-test"], help="paired test")
     p.add_argument("--extras", action="store_true", help="also valid NDCG@10 and median seconds per epoch")

@@ -1,9 +1,11 @@
 """The comparison table: rows = methods, columns = dataset × metric, mean ± std over seeds.
 
 For every column the best mean is bold and a ``gain`` line gives the relative gain of the row
-labelled ``ours`` over the best other row. Per dataset a paired test (Wilcoxon signed-rank by
-default, or a paired t-test; :mod:`spectran.experiments.stats`) compares ``ours`` with the best
-other row by mean test NDCG@10, on per-user test NDCG@10 computed from ``test_ranks.npy``
+labelled ``ours`` over the best competitor. Competitors are the baselines, i.e. the rows of
+another method than ``ours``'s (its ablations are not baselines), or with ``against="all"`` every
+other row (an ablation table). Per dataset a paired test (Wilcoxon signed-rank by default, or a
+paired t-test; :mod:`spectran.experiments.stats`) compares ``ours`` with the best competitor by
+mean test NDCG@10, on per-user test NDCG@10 computed from ``test_ranks.npy``
 (row = user; the same user order in every run of a dataset) and averaged over seeds. The
 protocol is printed above the table, with a warning when the runs of a table disagree on it.
 Standard deviations are sample standard deviations (ddof = 1).
@@ -36,6 +38,7 @@ from spectran.experiments.stats import TestResult, paired_test
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_METRIC = "ndcg@10"  # metric of the significance test and of "best baseline"
+AGAINST = ("baselines", "all")  # what the gain and the test compare ours with (Table.competitors)
 # protocol fields that must agree within a table (per-dataset ones are checked per dataset)
 _TABLE_PROTOCOL = ["split", "ties", "exclude_history", "select", "max_len", "dim", "backbone"]
 _DATASET_PROTOCOL = ["users", "items", "users_dropped", "candidates"]
@@ -67,6 +70,7 @@ class Table:
     datasets: list[str]
     records: dict[tuple[str, str], list[RunRecord]]  # (row, dataset) -> runs
     labels: dict[str, str]  # row -> label
+    methods: dict[str, str] = field(default_factory=dict)  # row -> model.method
     warnings: list[str] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -75,6 +79,16 @@ class Table:
         if not runs:
             return None
         return Cell([r.value(metric, split) for r in runs], [r.seed for r in runs])
+
+    def competitors(self, ours: str, against: str = "baselines") -> list[str]:
+        """Rows ``ours`` is compared with: ``baselines`` = rows of another method than ours's
+        (ablations of ours share its method), ``all`` = every other row."""
+        if against not in AGAINST:
+            raise SpectranError(f"against={against!r}: expected one of {', '.join(AGAINST)}")
+        others = [row for row in self.rows if row != ours]
+        if against == "all" or ours not in self.methods:
+            return others
+        return [row for row in others if self.methods.get(row) != self.methods[ours]]
 
 
 def _group_order(value: Any) -> tuple:
@@ -108,11 +122,12 @@ def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str
         for r in runs:
             by_cell[(r.row, r.dataset)].append(r)
         labels = {r.row: r.label for r in runs}
+        methods = {r.row: str(r.config.get("model.method")) for r in runs}
         rows = order_rows(labels, labels, row_order or [], ours)
         datasets = sorted({r.dataset for r in runs})
         for cell_runs in by_cell.values():
             cell_runs.sort(key=lambda r: r.seed)
-        table = Table(group, rows, datasets, dict(by_cell), labels)
+        table = Table(group, rows, datasets, dict(by_cell), labels, methods)
         table.warnings = protocol_warnings(runs)
         tables.append(table)
     return sorted(tables, key=lambda t: _group_order(t.group))
@@ -135,16 +150,16 @@ def protocol_warnings(runs: list[RunRecord]) -> list[str]:
     return out
 
 
-def significance(table: Table, ours: str, test: str = "wilcoxon") -> list[dict[str, Any]]:
-    """Per dataset: ours vs the best other row by mean test NDCG@10, paired over users."""
+def significance(table: Table, ours: str, test: str = "wilcoxon",
+                 against: str = "baselines") -> list[dict[str, Any]]:
+    """Per dataset: ours vs the best competitor by mean test NDCG@10, paired over users."""
     results = []
-    our_rows = [row for row in table.rows if row == ours]
-    if not our_rows:
+    if ours not in table.rows:
         return results
     for dataset in table.datasets:
         mine = table.records.get((ours, dataset))
-        others = [(table.cell(row, dataset, TEST_METRIC).mean, row) for row in table.rows
-                  if row != ours and table.records.get((row, dataset))]
+        others = [(table.cell(row, dataset, TEST_METRIC).mean, row) for row in table.competitors(ours, against)
+                  if table.records.get((row, dataset))]
         if not mine or not others:
             continue
         _, best = max(others)
@@ -211,7 +226,13 @@ def _cell_for(table: Table, row: str, col: tuple[str, str, str]) -> Cell | None:
     return table.cell(row, dataset, metric, split)
 
 
-def protocol_block(table: Table, ours: str, test: str, extras: bool) -> list[str]:
+def _competitor_words(table: Table, ours: str, against: str) -> str:
+    if against == "all":
+        return "the best other row"
+    return f"the best baseline (a row of another method than `{table.methods.get(ours, ours)}`; its ablations are not baselines)"
+
+
+def protocol_block(table: Table, ours: str, test: str, extras: bool, against: str = "baselines") -> list[str]:
     runs = [r for rs in table.records.values() for r in rs]
     p = runs[0].protocol
     seeds = sorted({r.seed for r in runs})
@@ -232,15 +253,15 @@ def protocol_block(table: Table, ours: str, test: str, extras: bool) -> list[str
         f"- seeds: {', '.join(map(str, seeds))}; cells: test mean ± sample std (ddof=1) over seeds, "
         "(n=k) where a cell has another number of seeds; bold: best mean in the column"
         + ("; s/epoch: median over seeds of the median training seconds per epoch" if extras else ""),
-        f"- gain: relative gain of `{ours}` over the best other row in the column",
+        f"- gain: relative gain of `{ours}` over {_competitor_words(table, ours, against)} in the column",
         f"- significance: {'Wilcoxon signed-rank test' if test == 'wilcoxon' else 'paired t-test'}, two-sided, "
-        f"on per-user test NDCG@10 averaged over seeds, `{ours}` vs the best other row by mean test NDCG@10",
+        f"on per-user test NDCG@10 averaged over seeds, `{ours}` vs the best of those rows by mean test NDCG@10",
     ]
     return lines + [f"- **warning**: {w}" for w in table.warnings]
 
 
-def render_table(table: Table, metrics: list[str], ours: str, test: str, extras: bool,
-                 cold: bool = False) -> tuple[str, list[dict]]:
+def render_table(table: Table, metrics: list[str], ours: str, extras: bool,
+                 cold: bool = False, against: str = "baselines") -> tuple[str, list[dict]]:
     cols = _columns(table, metrics, extras, cold)
     cells = {(row, c): _cell_for(table, row, c) for row in table.rows for c in cols}
     ns = [c.n for c in cells.values() if c is not None]
@@ -258,11 +279,12 @@ def render_table(table: Table, metrics: list[str], ours: str, test: str, extras:
                                                       and cells[(row, c)].mean == best[c],
                                                       c[2] == "fit")
                                                  for c in cols]) + " |")
-    if ours in table.rows and len(table.rows) > 1:
+    rivals = table.competitors(ours, against) if ours in table.rows else []
+    if rivals:
         gains = []
         for c in cols:
             mine = cells[(ours, c)]
-            others = [cells[(row, c)].mean for row in table.rows if row != ours and cells[(row, c)] is not None]
+            others = [cells[(row, c)].mean for row in rivals if cells[(row, c)] is not None]
             if mine is None or not others or c[2] == "fit" or max(others) <= 0:
                 gains.append("–")
             else:
@@ -278,7 +300,7 @@ def render_table(table: Table, metrics: list[str], ours: str, test: str, extras:
 def render_tests(results: list[dict[str, Any]]) -> str:
     if not results:
         return ""
-    lines = ["| dataset | ours | best baseline | users | NDCG@10 ours | NDCG@10 baseline | test | statistic | p |",
+    lines = ["| dataset | ours | compared with | users | NDCG@10 ours | NDCG@10 other | test | statistic | p |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['dataset']} | {r['ours']} | {r['baseline']} | {r['users']} | {r['ours_ndcg@10']:.4f} "
@@ -289,7 +311,7 @@ def render_tests(results: list[dict[str, Any]]) -> str:
 def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: str = "spectran",
            group_by: str | None = None, test: str = "wilcoxon", extras: bool = False,
            rows: list[str] | None = None, cold: bool = False,
-           filters: Iterable[str] = ()) -> tuple[str, list[dict], list[dict]]:
+           filters: Iterable[str] = (), against: str = "baselines") -> tuple[str, list[dict], list[dict]]:
     """Markdown of every table, the CSV cell rows and the significance rows."""
     paths = list(paths)
     metrics = metrics or DEFAULT_METRICS
@@ -300,12 +322,15 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
     tables = build_tables(records, ours, group_by, rows or sweep_row_order(paths))
     parts, cells, tests = [], [], []
     for table in tables:
-        table.tests = significance(table, ours, test)
-        md, rows_csv = render_table(table, metrics, ours, test, extras, cold)
+        if ours in table.rows and len(table.rows) > 1 and not table.competitors(ours, against):
+            table.warnings.append(f"no baseline in this table (every other row is a `{table.methods[ours]}` "
+                                  "ablation): no gain and no test; --against all compares with them")
+        table.tests = significance(table, ours, test, against)
+        md, rows_csv = render_table(table, metrics, ours, extras, cold, against)
         title = "## Results" + (f" — {group_by} = {table.group}" if table.group is not None else "")
-        parts += [title, "", *protocol_block(table, ours, test, extras), "", md, ""]
+        parts += [title, "", *protocol_block(table, ours, test, extras, against), "", md, ""]
         if table.tests:
-            parts += [f"Paired significance of `{ours}` vs the best baseline per dataset:", "",
+            parts += [f"Paired significance of `{ours}` vs {_competitor_words(table, ours, against)} per dataset:", "",
                       render_tests(table.tests), ""]
         cells += rows_csv
         tests += [{"group": table.group or "", **t} for t in table.tests]
