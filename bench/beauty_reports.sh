@@ -13,4 +13,5 @@ abl="spectran,spectran w/o attention,spectran w/o position,spectran softmax,spec
 spectran report "$R" --extras --filter seed=0 --filter "label=$abl" --against all --out "$OUT/beauty_ablations.md"
 # the ablations with every seed, against full SpecTran's seeds
 spectran report "$R" --extras --filter "label=$abl" --against all --out "$OUT/beauty_ablations_seeds.md"
-spectran spectrum "$R"/{id,mlp,moe,rlmrec,llmesr,pca_init,svd_frozen,alphafuse,spectran} --out "$OUT/beauty_spectrum.png"
+IFS=, read -ra methods <<< "$rows"
+spectran spectrum "${methods[@]/#/$R/}" --out "$OUT/beauty_spectrum.png"

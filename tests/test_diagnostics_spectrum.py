@@ -129,3 +129,17 @@ def test_dimension_points_and_plot(tmp_path: Path):
     assert points[0]["mean"] == pytest.approx(0.15) and points[0]["std"] == pytest.approx(np.std([0.1, 0.2], ddof=1))
     plot_dims(points, tmp_path / "dims.png", "ndcg@10")
     assert (tmp_path / "dims.png").stat().st_size > 1000
+
+
+def test_rank_table_attention_row_gives_gate_lambda_and_share_over_seeds():
+    from spectran.diagnostics.cli import rank_table
+    from spectran.diagnostics.spectrum import AttentionMass
+
+    mass = np.array([0.5, 0.25, 0.25])
+    seeds = [{"gate": 0.1, "shrink": 0.6, "rms_ratio": 0.1}, {"gate": 0.2, "shrink": 0.8, "rms_ratio": 0.3}]
+    table = rank_table([], [AttentionMass("toy", "spectran", mass, [0.5, 0.7], 1, seeds)])
+    assert "| gate | λ (Softshrink) | attention term / E_s (RMS) |" in table
+    assert "| toy | spectran | 1 | 3 | 60.0% | 40.0% | 0.15 ± 0.07 | 0.70 ± 0.14 | 0.20 ± 0.14 |" in table
+    softmax = [{k: v for k, v in s.items() if k != "shrink"} for s in seeds]
+    table = rank_table([], [AttentionMass("toy", "softmax", mass, [0.5], 1, softmax)])
+    assert "| 0.15 ± 0.07 | – | 0.20 ± 0.14 |" in table

@@ -210,9 +210,10 @@ def test_attention_summary_reports_gate_and_the_attention_share_of_e_s(ctx):
     with torch.no_grad():
         part = m.coords @ (m.gate * m.alpha * m.attention_scores()).T
         whole = m.coords @ m.mixing().T
-    assert summary["gate"] == pytest.approx(0.1)
+    assert summary["gate"] == pytest.approx(0.1) and summary["shrink"] == pytest.approx(0.1)
     assert summary["rms_ratio"] == pytest.approx((part.pow(2).mean() / whole.pow(2).mean()).sqrt().item())
     with torch.no_grad():
         m.gate.zero_()
     assert m.attention_summary()["rms_ratio"] == 0.0  # gate 0: E_s is the SVD truncation alone
     assert build(spectran, ctx, attention="none").attention_summary() is None
+    assert "shrink" not in build(spectran, ctx, attention="softmax").attention_summary()  # lambda unused

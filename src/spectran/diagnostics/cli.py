@@ -30,12 +30,13 @@ def rank_table(spectra: list[Spectrum], masses: list[AttentionMass]) -> str:
                      f"| {mean_std(s.effective_ranks)} | {mean_std(s.stable_ranks)} |")
     if masses:
         lines += ["", "| dataset | row | d | components r | attention share on top-d (principal) | on the rest "
-                  "| gate | attention term / E_s (RMS) |", "|---|---|---|---|---|---|---|---|"]
+                  "| gate | λ (Softshrink) | attention term / E_s (RMS) |", "|---|---|---|---|---|---|---|---|---|"]
         for m in masses:
             share = float(np.nanmean(m.principal_shares))
-            extra = [mean_std([s[k] for s in m.summaries]) if m.summaries else "–" for k in ("gate", "rms_ratio")]
+            extra = [mean_std([s[k] for s in m.summaries]) if m.summaries and k in m.summaries[0] else "–"
+                     for k in ("gate", "shrink", "rms_ratio")]
             lines.append(f"| {m.dataset} | {m.row} | {m.d} | {len(m.mass)} | {share:.1%} | {1 - share:.1%} "
-                         f"| {extra[0]} | {extra[1]} |")
+                         f"| {' | '.join(extra)} |")
     return "\n".join(lines)
 
 

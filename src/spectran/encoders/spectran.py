@@ -176,14 +176,18 @@ class SpecTran(nn.Module):
         return None if self.s.attention == "none" else self.attention_scores()
 
     def attention_summary(self) -> dict[str, float] | None:
-        """Diagnostics: the gate and the RMS of the attention term's part of E_s over the RMS of E_s."""
+        """Diagnostics: the gate, the Softshrink threshold lambda (Softshrink only) and the RMS of the attention term's
+        part of E_s over the RMS of E_s."""
         if self.s.attention == "none":
             return None
         with torch.no_grad():
             part = self.coords @ (self.gate * self.alpha * self.attention_scores()).T  # (N, d)
             whole = self.coords @ self.mixing().T
         ratio = part.pow(2).mean().sqrt() / whole.pow(2).mean().sqrt()
-        return {"gate": float(self.gate.detach()), "rms_ratio": float(ratio)}
+        out = {"gate": float(self.gate.detach()), "rms_ratio": float(ratio)}
+        if self.s.attention == "softshrink":  # lambda is unused by Softmax
+            out["shrink"] = float(self.shrink.detach())
+        return out
 
 
 def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:

@@ -86,9 +86,9 @@ class Table:
         if against not in AGAINST:
             raise SpectranError(f"against={against!r}: expected one of {', '.join(AGAINST)}")
         others = [row for row in self.rows if row != ours]
-        if against == "all" or ours not in self.methods:
+        if against == "all":
             return others
-        return [row for row in others if self.methods.get(row) != self.methods[ours]]
+        return [row for row in others if self.methods[row] != self.methods.get(ours)]
 
 
 def _group_order(value: Any) -> tuple:
