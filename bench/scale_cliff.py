@@ -8,11 +8,12 @@ recovering slowly or never. This prints, per scale, the RMS row norm of the froz
 decides it), the first epoch's loss and validation NDCG@10 after each epoch, so a user can check
 the margin of the default scale on their own data before a full run. ``--method whiten_mlp``
 does the same for WhitenRec's whitened coordinates (``method.scale`` there too); its RMS row norm
-is that of the item table at initialisation (Linear + GELU on the scaled whitened E).
+is that of the item table at initialisation (its projection of the scaled whitened E; ``--layers``
+sets the projection's depth).
 
     python bench/scale_cliff.py --dataset office --scales 0.3 0.5 0.6 0.7 --epochs 3 --threads 2
     python bench/scale_cliff.py --dataset office --scales 0.1 0.3 --weighting one
-    python bench/scale_cliff.py --dataset office --method whiten_mlp --scales 1 0.3 --epochs 4
+    python bench/scale_cliff.py --dataset office --method whiten_mlp --scales 1 0.3 --epochs 4 --layers 1
 
 Protocol: seed 0, SASRec defaults, d = 64, MiniLM, full ranking, pessimistic ties, history not
 excluded; "collapsed" = validation NDCG@10 of a later epoch below half of epoch 1's.
@@ -26,7 +27,8 @@ import sys
 import time
 
 
-def run(dataset: str, method: str, scale: float, weighting: str, epochs: int, threads: int) -> dict:
+def run(dataset: str, method: str, scale: float, weighting: str, epochs: int, threads: int,
+        layers: int | None = None) -> dict:
     import torch
 
     from spectran.api import make_trainer
@@ -34,9 +36,11 @@ def run(dataset: str, method: str, scale: float, weighting: str, epochs: int, th
     from spectran.experiment import build_experiment
     from spectran.settings import resolve
 
+    extra = {"weighting": weighting} if method == "svd_frozen" else {}
+    if method == "whiten_mlp" and layers is not None:
+        extra["layers"] = layers
     s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"},
-                 "model": {"method": method},
-                 "method": {"scale": scale, **({"weighting": weighting} if method == "svd_frozen" else {})},
+                 "model": {"method": method}, "method": {"scale": scale, **extra},
                  "train": {"progress": False, "threads": threads}})
     exp = build_experiment(s)
     trainer = make_trainer(exp)
@@ -64,16 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", choices=["svd_frozen", "whiten_mlp"], default="svd_frozen")
     p.add_argument("--scales", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     p.add_argument("--weighting", choices=["sigma", "one"], default="sigma")
+    p.add_argument("--layers", type=int, help="whiten_mlp: Linear layers of its projection (default: the method's)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     cols = " | ".join(f"valid N@10 ep{e + 1}" for e in range(a.epochs))
-    what = f"g = {'sigma_bar' if a.weighting == 'sigma' else '1'}" if a.method == "svd_frozen" else "no ID table"
+    what = (f"g = {'sigma_bar' if a.weighting == 'sigma' else '1'}" if a.method == "svd_frozen"
+            else f"no ID table, {a.layers or 'default'} layer(s)")
     print(f"{a.dataset}, {a.method}, {what}, seed 0\n")
     print(f"| scale | RMS row norm | epoch-1 loss (log N) | {cols} | collapsed | seconds |")
     print("|---|---|---|" + "---|" * a.epochs + "---|---|")
     for scale in a.scales:
-        r = run(a.dataset, a.method, scale, a.weighting, a.epochs, a.threads)
+        r = run(a.dataset, a.method, scale, a.weighting, a.epochs, a.threads, a.layers)
         valid = " | ".join(f"{v:.4f}" for v in r["valid"])
         print(f"| {scale:g} | {r['rms']:.2f} | {r['loss']:.2f} ({r['log_n']:.2f}) | {valid} | "
               f"{'yes' if r['collapsed'] else 'no'} | {r['seconds']:.0f} |", flush=True)

@@ -116,6 +116,14 @@ def test_whiten_mlp_scale_multiplies_the_whitened_coordinates():
     assert torch.allclose(scaled.whiten(new_item), scaled.semantic[:3], atol=1e-5)
 
 
+def test_whiten_mlp_projects_through_two_layers_by_default_and_one_on_request():
+    linears = lambda enc: [m for m in enc.adapter if isinstance(m, torch.nn.Linear)]  # noqa: E731
+    deep, thin = build("whiten_mlp"), build("whiten_mlp", layers=1)
+    assert [(m.in_features, m.out_features) for m in linears(deep)] == [(D, 256), (256, DIM)]
+    assert [(m.in_features, m.out_features) for m in linears(thin)] == [(D, DIM)]
+    assert isinstance(thin.adapter[-1], torch.nn.GELU) and isinstance(deep.adapter[-1], torch.nn.GELU)
+
+
 def test_moe_gates_are_a_distribution_and_noise_only_in_training():
     enc = build("moe", experts=4)
     x = context().semantic

@@ -1,22 +1,30 @@
-"""``whiten_mlp``: WhitenRec — fully whitened semantic embeddings, then Linear + GELU.
+"""``whiten_mlp``: WhitenRec — fully whitened semantic embeddings, then an MLP projection.
 
 Follows WhitenRec (Zhang, Zhou, Zeng, Shen, "Is ID Embedding Necessary? Whitening Pre-trained
 Text Embeddings for Sequential Recommendation", ICDE 2024): the frozen text embeddings are
 whitened over all D dimensions (zero mean, identity covariance), which undoes the anisotropy of
-language-model embeddings, and a projection (Linear + GELU) maps them to d. No ID embedding
-(the paper's point is that none is needed): ``fusion: none`` by default.
+language-model embeddings, and a projection maps them to d. No ID embedding (the paper's point
+is that none is needed): ``fusion: none`` by default.
 
 The whitening is derived from the cached SVD of the centred E that the preparation layer hands
 over (E - mu = U diag(sigma) V^T, float64): ``pca`` whitening maps e to (e - mu) V diag(c / sigma)
 with c = sqrt(N), i.e. the items' coordinates sqrt(N) U (unit mean square per direction); ``zca``
 rotates these back with V^T (staying close to E's axes).
 
-``scale`` multiplies the whitened coordinates (isotropic either way). At 1 (the paper's plain
-whitening) the Linear + GELU rows start with an RMS norm of 2.75 on office (0.16 for an ID table)
-and validation NDCG@10 dips in epoch 2 before it recovers, the SVD family's cliff
-(bench/scale_cliff.py --method whiten_mlp); 0.3 removes the dip but moved office test NDCG@10
-by less than a standard deviation over 3 seeds (docs/results/whiten_scale.md), so the default
-stays the paper's.
+``scale`` multiplies the whitened coordinates (isotropic either way); 1 is the paper's plain
+whitening. With one projection layer the rows start with an RMS norm of 2.75 on office (0.16 for
+an ID table) and validation NDCG@10 dips in epoch 2 before it recovers, the SVD family's cliff;
+0.3 removes the dip but moved office test NDCG@10 by less than a standard deviation over 3 seeds
+(docs/results/whiten_scale.md). With the default two layers the rows start at 0.86 and there is
+no dip at scale 1 (bench/scale_cliff.py --method whiten_mlp --layers 2), so the default stays 1.
+
+Depth of the projection: ``layers: 2`` (Linear, GELU, Linear, GELU; hidden 256) by default, as
+the authors' released code for the sibling DWSRec (AAAI 2024) defaults to a two-layer MLP; one
+Linear + GELU (``layers: 1``) is the thinnest reading of the paper. Without an ID table every item
+row is this map of its text, and one layer is too little: on office (3 seeds,
+docs/results/whiten_capacity_office.md) one layer gave test NDCG@10 0.0450, below ``id``
+(0.0483), and two layers 0.0549 (p = 7e-13 against one layer); on beauty one layer stopped at a
+training loss of 7.89 where ``id`` reaches 6.15 (sweeps/whiten_capacity.yaml).
 
 Deviations: WhitenRec+ (the ensemble with relaxed/group whitening) is not implemented. The
 choice between ZCA and PCA whitening is immaterial up to the initialisation, since the following
@@ -42,7 +50,7 @@ from spectran.encoders.spectral_coords import coord_scale, require_basis
 @dataclass
 class WhitenMlpSettings:
     whitening: Literal["zca", "pca"] = "zca"  # full whitening of all (non-degenerate) dimensions
-    layers: int = 1  # Linear layers after whitening (WhitenRec: one Linear + GELU)
+    layers: int = 2  # Linear layers after whitening (1 = one Linear + GELU; see the module docstring)
     hidden: int = 256  # width of hidden layers when layers > 1
     activation: Activation = "gelu"  # also after the last Linear (WhitenRec's projection)
     dropout: float = 0.0  # after hidden activations
