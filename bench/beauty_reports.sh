@@ -5,7 +5,7 @@
 set -euo pipefail
 R=${1:?usage: bench/beauty_reports.sh RUNS_DIR (e.g. runs/paper/beauty/sasrec)}
 OUT=${2:-docs/results}
-rows=id,mlp,moe,rlmrec,llmesr,pca_init,svd_frozen,alphafuse,spectran
+rows="id,mlp,moe,whiten_mlp,whiten_mlp 1 layer,rlmrec,llmesr,pca_init,svd_frozen,alphafuse,spectran"
 # methods: spectran's gain and test against the best baseline
 spectran report "$R" --extras --filter "label=$rows" --rows "$rows" --out "$OUT/beauty.md"
 # ablations that have seed 0, against full SpecTran's seed 0 (gain over the best variant)
@@ -13,5 +13,6 @@ abl="spectran,spectran w/o attention,spectran w/o position,spectran softmax,spec
 spectran report "$R" --extras --filter seed=0 --filter "label=$abl" --against all --out "$OUT/beauty_ablations.md"
 # the ablations with every seed, against full SpecTran's seeds
 spectran report "$R" --extras --filter "label=$abl" --against all --out "$OUT/beauty_ablations_seeds.md"
-IFS=, read -ra methods <<< "$rows"
-spectran spectrum "${methods[@]/#/$R/}" --out "$OUT/beauty_spectrum.png"
+IFS=, read -ra labels <<< "$rows"
+folders=("${labels[@]// /-}")  # the sweep's folder of a label: spaces become dashes
+spectran spectrum "${folders[@]/#/$R/}" --out "$OUT/beauty_spectrum.png"
