@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
+    if a.layers is not None and a.method != "whiten_mlp":
+        p.error("--layers applies to --method whiten_mlp only")
     cols = " | ".join(f"valid N@10 ep{e + 1}" for e in range(a.epochs))
     what = (f"g = {'sigma_bar' if a.weighting == 'sigma' else '1'}" if a.method == "svd_frozen"
             else f"no ID table, {a.layers or 'default'} layer(s)")
