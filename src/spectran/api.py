@@ -7,11 +7,15 @@ commit), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt``, 
 
 Under ``torchrun`` (several processes) every rank runs :func:`train`; rank 0 alone writes the run
 folder, and the metrics are computed from the all-gathered per-user ranks (docs/scaling.md).
+While a run trains, its folder is locked (:mod:`spectran.runlock`): a second process that
+trains the same folder gets :class:`spectran.runlock.RunBusy` instead of overwriting it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import subprocess
 import time
@@ -27,6 +31,7 @@ from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.experiment import Experiment, build_experiment, describe_protocol
 from spectran.io import write_json, write_npy, write_text
+from spectran.runlock import run_lock
 from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
 from spectran.train import distributed
 from spectran.train.checkpoint import load_checkpoint
@@ -84,10 +89,15 @@ def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SIN
 def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None) -> dict[str, Any]:
     """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once."""
     out = Path(out)
-    if (out / "metrics.json").is_file():
-        check_run_dir(out, settings)
-        return json.loads((out / "metrics.json").read_text())
     check_run_dir(out, settings)
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 alone holds the lock
+    with run_lock(out) if main_process else contextlib.nullcontext():
+        if (out / "metrics.json").is_file():
+            return json.loads((out / "metrics.json").read_text())
+        return _train_distributed(settings, out, exp)
+
+
+def _train_distributed(settings: RunSettings, out: Path, exp: Experiment | None) -> dict[str, Any]:
     owns_group = not torch.distributed.is_initialized()
     dinfo, rank_device = distributed.init_from_env(settings.train.device)
     try:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from spectran.errors import ConfigError, SpectranError
+from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 
 _COMMAND_MODULES = [
     "spectran.text.cli",  # encode
@@ -126,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except RunBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BUSY_EXIT_CODE
     except SpectranError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

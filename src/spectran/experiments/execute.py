@@ -8,6 +8,8 @@ embedding and SVD the runs need once, so parallel runs never race to build the s
 
 A failed run leaves ``error.txt`` in its folder (the traceback, or the child's last output
 lines) and does not stop the others; ``DIR/sweep_summary.json`` lists every run's outcome.
+A run whose folder another process is training (:mod:`spectran.runlock`: a second sweep over the
+same folder, here or on another machine) is skipped as "busy" and left to that process.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tqdm import tqdm
 from spectran.errors import SpectranError
 from spectran.experiments.sweep import PlannedRun
 from spectran.io import write_json, write_text
+from spectran.runlock import BUSY_EXIT_CODE, RunBusy, is_locked
 from spectran.settings import to_yaml
 
 _ERROR_FILE = "error.txt"
@@ -40,7 +43,7 @@ _ERROR_FILE = "error.txt"
 @dataclass
 class Outcome:
     run: PlannedRun
-    status: str  # "ok" (finished now), "done" (finished before), "failed"
+    status: str  # "ok" (finished now), "done" (finished before), "busy" (another process trains it), "failed"
     seconds: float = 0.0
     error: str = ""  # one line
 
@@ -90,6 +93,8 @@ def _train_here(run: PlannedRun) -> Outcome:
     t0 = time.perf_counter()
     try:
         train(run.settings, run.folder)
+    except RunBusy as exc:
+        return Outcome(run, "busy", time.perf_counter() - t0, str(exc))
     except SpectranError as exc:
         run.folder.mkdir(parents=True, exist_ok=True)
         return Outcome(run, "failed", time.perf_counter() - t0, _record_failure(run, f"error: {exc}"))
@@ -169,6 +174,8 @@ class _Child:
         if code == 0 and (self.run.folder / "metrics.json").is_file():
             _clear_failure(self.run)
             return Outcome(self.run, "ok", seconds)
+        if code == BUSY_EXIT_CODE:  # another process trains this folder: its files are not ours to touch
+            return Outcome(self.run, "busy", seconds, "running elsewhere")
         tail = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
         text = "\n".join(tail) or f"exit code {code}"
         return Outcome(self.run, "failed", seconds, _record_failure(self.run, text))
@@ -198,7 +205,11 @@ def _run_parallel(todo: list[PlannedRun], workers: int, report: Callable[[Outcom
     try:
         while queue or running:
             while queue and len(running) < workers:
-                running.append(_Child(queue.pop(0), sys.executable))
+                run = queue.pop(0)
+                if is_locked(run.folder):  # leave its folder alone; the child would be refused anyway
+                    report(Outcome(run, "busy", error="running elsewhere"))
+                else:
+                    running.append(_Child(run, sys.executable))
             time.sleep(0.5)
             for child in list(running):
                 code = child.proc.poll()
@@ -222,14 +233,15 @@ def run_all(runs: list[PlannedRun], out: str | Path, workers: int = 1, progress:
         else:
             outcomes.append(finished)
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
-    counts = {"ok": 0, "failed": 0}
+    counts = {"ok": 0, "busy": 0, "failed": 0}
 
     def report(outcome: Outcome) -> None:
         outcomes.append(outcome)
-        counts["ok" if outcome.status == "ok" else "failed"] += 1
+        counts[outcome.status] += 1
         if outcome.status == "failed":
             tqdm.write(f"FAILED {outcome.run.folder}: {outcome.error}")
-        bar.set_postfix(ok=counts["ok"], failed=counts["failed"], skipped=len(runs) - len(todo))
+        bar.set_postfix(ok=counts["ok"], failed=counts["failed"], busy=counts["busy"],
+                        skipped=len(runs) - len(todo))
         bar.update(1)
 
     def terminate(signum: int, frame: Any) -> None:
@@ -265,7 +277,9 @@ def write_summary(out: str | Path, runs: list[PlannedRun], outcomes: list[Outcom
 def summarise(outcomes: list[Outcome]) -> str:
     ok = sum(o.status == "ok" for o in outcomes)
     done = sum(o.status == "done" for o in outcomes)
+    busy = sum(o.status == "busy" for o in outcomes)
     failed = [o for o in outcomes if o.status == "failed"]
-    lines = [f"{len(outcomes)} runs: {ok} finished now, {done} already finished, {len(failed)} failed"]
+    lines = [f"{len(outcomes)} runs: {ok} finished now, {done} already finished, "
+             f"{busy} running elsewhere (skipped), {len(failed)} failed"]
     lines += [f"  FAILED {o.run.folder}: {o.error}  (see {o.run.folder / _ERROR_FILE})" for o in failed]
     return "\n".join(lines)

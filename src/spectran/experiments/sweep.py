@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from spectran.errors import ConfigError
+from spectran.runlock import is_locked
 from spectran.settings import RunSettings, load_yaml, resolve, set_dotted
 
 _SECTIONS = ("base", "grid", "rows")
@@ -212,9 +213,12 @@ def apply_filters(runs: list[PlannedRun], filters: list[str]) -> list[PlannedRun
 
 
 def run_state(folder: Path) -> str:
-    """``done`` (metrics.json), ``partial (k epochs)``, ``failed`` (error.txt) or ``pending``."""
+    """``done`` (metrics.json), ``running`` (locked by a live process), ``partial (k epochs)``,
+    ``failed`` (error.txt) or ``pending``."""
     if (folder / "metrics.json").is_file():
         return "done"
+    if is_locked(folder):
+        return "running"
     log = folder / "log.jsonl"
     if log.is_file():
         epochs = sum(1 for line in log.read_text(encoding="utf-8").splitlines() if line.strip())
