@@ -79,9 +79,8 @@ def test_a_killed_holder_frees_the_folder(tmp_path: Path):
     try:
         assert proc.stdout.readline().strip() == "held"
         assert is_locked(out) and holder(out)["pid"] == proc.pid
-        with pytest.raises(RunBusy, match=f"pid {proc.pid}"):
-            with run_lock(out):
-                pass
+        with pytest.raises(RunBusy, match=f"pid {proc.pid}"), run_lock(out):
+            pass
     finally:
         proc.send_signal(signal.SIGKILL)  # as a lost machine or an OOM kill would
         proc.wait()

@@ -229,7 +229,8 @@ def _cell_for(table: Table, row: str, col: tuple[str, str, str]) -> Cell | None:
 def _competitor_words(table: Table, ours: str, against: str) -> str:
     if against == "all":
         return "the best other row"
-    return f"the best baseline (a row of another method than `{table.methods.get(ours, ours)}`; its ablations are not baselines)"
+    method = table.methods.get(ours, ours)
+    return f"the best baseline (a row of another method than `{method}`; its ablations are not baselines)"
 
 
 def protocol_block(table: Table, ours: str, test: str, extras: bool, against: str = "baselines") -> list[str]:
