@@ -15,6 +15,7 @@ import pytest
 from conftest import tiny_settings
 from spectran.api import train
 from spectran.cli import main
+from spectran.errors import DataError
 from spectran.experiments.execute import run_all, summarise
 from spectran.experiments.sweep import expand, parse_sweep, run_state
 from spectran.runlock import BUSY_EXIT_CODE, LOCK_FILE, RunBusy, holder, is_locked, run_lock
@@ -49,7 +50,7 @@ def test_the_cli_exits_with_the_busy_code(tmp_path: Path, capsys):
 
 def test_a_bad_input_leaves_no_folder_behind(tmp_path: Path):
     out = tmp_path / "run"
-    with pytest.raises(Exception, match="dataset folder not found"):
+    with pytest.raises(DataError, match="dataset folder not found"):
         train(tiny_settings(data={"dataset": str(tmp_path / "nope")}), out)
     assert not out.exists()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
 import subprocess
 import time
@@ -90,8 +89,8 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None)
     """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once."""
     out = Path(out)
     check_run_dir(out, settings)
-    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 alone holds the lock
-    with run_lock(out) if main_process else contextlib.nullcontext():
+    # under torchrun rank 0 alone holds the lock
+    with run_lock(out) if distributed.is_main_process() else contextlib.nullcontext():
         if (out / "metrics.json").is_file():
             return json.loads((out / "metrics.json").read_text())
         return _train_distributed(settings, out, exp)

@@ -11,7 +11,6 @@ import argparse
 import importlib
 import importlib.util
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -77,12 +76,13 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from spectran.api import train
+    from spectran.train.distributed import is_main_process
 
     s = settings_from_args(args)
     if args.no_progress:
         s.train.progress = False
     metrics = train(s, args.out)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+    if not is_main_process():  # under torchrun only rank 0 reports
         return 0
     print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
                       "epochs": metrics["epochs"], "out": args.out}, indent=2))

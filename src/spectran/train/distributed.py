@@ -51,6 +51,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a launcher, or a process started without one (readable before joining a group)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def init_from_env(device: str) -> tuple[DistInfo, torch.device | None]:
     """Join the process group the launcher describes (gloo on CPU, nccl on GPU).
 
