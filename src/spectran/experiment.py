@@ -73,7 +73,8 @@ def item_context(s: RunSettings, ds: PreparedDataset, needs_text: bool, needs_ba
 
             basis = load_or_compute_basis(E, ds, s.text, center=bool(getattr(s.method, "center", True)))
     counts = torch.from_numpy(ds.train_item_counts())
-    return ItemContext(ds.num_items, s.model.dim, semantic, basis, counts, s.train.seed)
+    pairs = torch.from_numpy(ds.train_transitions()) if needs_basis else None
+    return ItemContext(ds.num_items, s.model.dim, semantic, basis, counts, s.train.seed, pairs)
 
 
 def zero_unseen_ids(encoder: torch.nn.Module, unseen: torch.Tensor, method: str) -> None:

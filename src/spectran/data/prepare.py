@@ -66,6 +66,17 @@ class PreparedDataset:
         in_train[self.offsets[1:] - 2] = False  # validation targets
         return np.bincount(self.items[in_train], minlength=self.num_items + 1)[1:].astype(np.int64)
 
+    def train_transitions(self) -> np.ndarray:
+        """(P, 2) consecutive item pairs (0-based: item - 1) inside the training parts.
+
+        A pair never crosses into a validation or test target, hence never crosses users either
+        (every user's training part is followed by its two held-out items)."""
+        in_train = np.ones(len(self.items), dtype=bool)
+        in_train[self.offsets[1:] - 1] = False
+        in_train[self.offsets[1:] - 2] = False
+        start = np.flatnonzero(in_train[:-1] & in_train[1:])
+        return np.stack([self.items[start], self.items[start + 1]], axis=1).astype(np.int64) - 1
+
 
 def default_data_root() -> Path | None:
     env = os.environ.get("SPECTRAN_DATA")

@@ -35,6 +35,7 @@ class ItemContext:
     basis: Any  # spectran.spectral.basis.SpectralBasis or None
     train_counts: torch.Tensor  # (N,) training interactions per item
     seed: int = 0
+    train_pairs: torch.Tensor | None = None  # (P, 2) consecutive training item pairs, 0-based
 
 
 @runtime_checkable

@@ -70,6 +70,35 @@ def truncated_table(coords: torch.Tensor, weights: torch.Tensor, dim: int) -> to
     return table  # (N, d)
 
 
+def transition_signal(coords: torch.Tensor, pairs: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+    """Collaborative signal of each spectral component, (r,): the Pearson correlation of the
+    component's coordinate between consecutive training items (a -> b) over all training pairs.
+
+    A component whose coordinate is shared by items that follow each other carries sequential
+    signal (rho near 1); a direction of pure noise has rho ~ 0 +- 1/sqrt(P), whatever its
+    singular value. For a model that scores b given a by a dot product, rho_k is (up to a
+    positive factor) the first gradient step's preference for component k, so ranking by rho is
+    what a learned selection would do after one step. Computed in float64, chunked over pairs."""
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] < 2:
+        raise ConfigError(f"transition signal: expected (P >= 2, 2) training pairs, got {tuple(pairs.shape)}")
+    r = coords.shape[1]
+    sums = torch.zeros(5, r, dtype=torch.float64)  # sum a, sum b, sum a^2, sum b^2, sum ab
+    for start in range(0, pairs.shape[0], chunk):
+        p = pairs[start:start + chunk]
+        a, b = coords[p[:, 0]].double(), coords[p[:, 1]].double()  # (P', r)
+        sums += torch.stack([a.sum(0), b.sum(0), (a * a).sum(0), (b * b).sum(0), (a * b).sum(0)])
+    n = float(pairs.shape[0])
+    mean_a, mean_b = sums[0] / n, sums[1] / n
+    cov = sums[4] / n - mean_a * mean_b
+    var = (sums[2] / n - mean_a ** 2).clamp_min(1e-30) * (sums[3] / n - mean_b ** 2).clamp_min(1e-30)
+    return (cov / var.sqrt()).float()  # (r,)
+
+
+def select_components(signal: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (k,) of the k components with the largest signal, in ascending order (by sigma)."""
+    return torch.sort(torch.topk(signal, min(k, signal.shape[0])).indices).values
+
+
 def fuse_without_id(fusion: Fusion, semantic: torch.Tensor) -> torch.Tensor:
     """Fuse semantic rows (M, d) of items that have no ID embedding (cold start): ID part = 0."""
     if fusion.kind in ("sum", "none"):

@@ -51,6 +51,8 @@ from spectran.encoders.spectral_coords import (
     normalised_sigma,
     require_basis,
     scaled_coords,
+    select_components,
+    transition_signal,
     truncated_table,
 )
 from spectran.errors import ConfigError
@@ -72,6 +74,11 @@ class SpecTranSettings:
     order: int = 2  # M, polynomial order of g
     position_init: Literal["pca", "whiten"] = "pca"  # beta so that g(x) = x ("pca") or g = 1 ("whiten")
     learn_position: bool = False  # beta learnable
+    # which d components A sits on and what x its g(x) reads: "sigma" = the top-d by singular value,
+    # x = sigma / sigma_1 (the paper); "signal" = the d with the most collaborative signal rho
+    # (transition_signal: correlation of a component between consecutive training items),
+    # x = rho / max rho, so a component is weighted by what it carries, not by its variance
+    position_by: Literal["sigma", "signal"] = "sigma"
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
     scale: float = 0.3  # see docs/results/svd_scale.md: 0.3 beat 0.1; >= 0.5 collapses for a while
     fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
@@ -92,12 +99,19 @@ class SpecTran(nn.Module):
     num_views = 1
 
     def __init__(self, coords: torch.Tensor, sigma_bar: torch.Tensor, projector: ColdStartProjector,
-                 s: SpecTranSettings, dim: int, num_items: int):
+                 s: SpecTranSettings, dim: int, num_items: int,
+                 position: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__()
         r = coords.shape[1]
         self.s, self.dim, self.rank = s, dim, r
+        k = min(dim, r)
+        index, x = (torch.arange(k), sigma_bar[:k]) if position is None else position
+        if index.shape != (k,) or x.shape != (k,):
+            raise ConfigError(f"spectran: expected {k} position components, got {tuple(index.shape)}")
         self.register_buffer("coords", coords, persistent=False)  # (N, r) U_hat, derived from E
         self.register_buffer("sigma_bar", sigma_bar, persistent=False)  # (r,)
+        self.register_buffer("position_index", index.long(), persistent=False)  # (k,) components under A
+        self.register_buffer("position_x", x.float(), persistent=False)  # (k,) what g reads, max 1
         self.projector = projector
         self.fusion = Fusion(s.fusion, num_items, dim, s.id_std)
         if s.attention != "none":
@@ -124,9 +138,8 @@ class SpecTran(nn.Module):
         return phi.sum(dim=0)  # (d, r)
 
     def position_weights(self) -> torch.Tensor:
-        """g(sigma_bar_j) for the top min(d, r) components, (k,)."""
-        k = min(self.dim, self.rank)
-        x = self.sigma_bar[:k]
+        """g(x_j) for the k = min(d, r) components under A, (k,) (x: see ``position_by``)."""
+        x = self.position_x
         powers = torch.stack([x ** m for m in range(len(self.beta))], dim=0)  # (M + 1, k)
         return (self.beta[:, None] * powers).sum(dim=0)
 
@@ -136,9 +149,8 @@ class SpecTran(nn.Module):
         if self.s.attention != "none":
             W = W + self.gate * self.alpha * self.attention_scores()
         if self.s.position:
-            k = min(self.dim, self.rank)
-            idx = torch.arange(k, device=W.device)
-            W = W.index_put((idx, idx), self.position_weights(), accumulate=True)  # A on the top-k diagonal
+            rows = torch.arange(self.position_index.shape[0], device=W.device)
+            W = W.index_put((rows, self.position_index), self.position_weights(), accumulate=True)  # A
         return W
 
     def semantic(self, coords: torch.Tensor | None = None) -> torch.Tensor:
@@ -146,7 +158,7 @@ class SpecTran(nn.Module):
         U_hat = self.coords if coords is None else coords
         if self.s.attention == "none":
             weights = self.position_weights() if self.s.position else U_hat.new_zeros(0)
-            return truncated_table(U_hat, weights, self.dim) * self.s.scale  # svd_frozen's code path
+            return truncated_table(U_hat[:, self.position_index], weights, self.dim) * self.s.scale  # svd_frozen's
         return (U_hat @ self.mixing().T) * self.s.scale  # (N, r) (r, d) -> (N, d)
 
     # -- the item-encoder interface ------------------------------------------------------------
@@ -196,7 +208,14 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
         raise ConfigError("method.heads must be >= 1, method.head_dim and method.rank >= 0")
     coords = scaled_coords(basis, s.rank, s.scaling)  # (N, r)
     projector = ColdStartProjector(basis, coords.shape[1], coord_scale(basis.num_items, s.scaling))
-    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items)
+    position = None
+    if s.position_by == "signal":
+        if ctx.train_pairs is None:
+            raise ConfigError("method.position_by=signal needs the training transitions (none were prepared)")
+        signal = transition_signal(coords, ctx.train_pairs)
+        index = select_components(signal, min(ctx.dim, coords.shape[1]))
+        position = (index, (signal[index] / signal[index].max()).clamp_min(0.0))
+    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position)
 
 
 SPEC = MethodSpec("spectran", SpecTranSettings, build, family="spectral", needs_text=True, needs_basis=True)

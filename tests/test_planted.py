@@ -1,0 +1,130 @@
+"""Tests with a known answer: planted spectra, the collaborative signal of a component, and a
+SpecTran whose position encoding lands on the informative components rather than on planted noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spectran.data.prepare import prepare
+from spectran.encoders.base import ItemContext
+from spectran.encoders.spectral_coords import scaled_coords, select_components, transition_signal
+from spectran.encoders.spectran import SpecTranSettings
+from spectran.encoders.spectran import build as build_spectran
+from spectran.errors import ConfigError
+from spectran.settings import DataSettings
+from spectran.spectral.basis import compute_basis
+from spectran.spectral.planted import Plant, parse_plant, planted_matrix
+
+
+def _clean(n: int = 120, d: int = 24, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) * np.geomspace(3, 0.3, d)
+
+
+def test_noise_plant_puts_pure_noise_on_top_of_the_spectrum():
+    E = _clean()
+    X = planted_matrix(E, [Plant("noise", 8, strength=4.0)], seed=1)
+    assert X.shape == (120, 32) and X.dtype == np.float32
+    np.testing.assert_allclose(X[:, :24], E.astype(np.float32))  # E itself is untouched
+    _, s, Vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    s_clean = np.linalg.svd(E - E.mean(0), compute_uv=False)
+    assert s[7] > 1.4 * s_clean[0]  # the eight noise directions are the eight largest
+    mass_on_noise = (Vt[:8, 24:] ** 2).sum(axis=1)  # each top direction lives in the noise columns
+    assert mass_on_noise.min() > 0.9
+    assert (Vt[8:, 24:] ** 2).sum(axis=1).max() < 0.1
+    np.testing.assert_array_equal(X, planted_matrix(E, [Plant("noise", 8, strength=4.0)], seed=1))
+    assert not np.array_equal(X, planted_matrix(E, [Plant("noise", 8, strength=4.0)], seed=2))
+
+
+def test_tail_and_drop_plants_move_and_remove_the_top_components():
+    E = _clean()
+    s = np.linalg.svd(E - E.mean(0), compute_uv=False)
+    tail = planted_matrix(E, [Plant("tail", 3, factor=0.05)])
+    s_tail = np.linalg.svd(tail - tail.mean(0), compute_uv=False)
+    np.testing.assert_allclose(np.sort(s_tail)[:3], np.sort(s[:3] * 0.05), rtol=1e-4)  # now the smallest
+    np.testing.assert_allclose(s_tail[:len(s) - 3], s[3:], rtol=1e-4)
+    drop = planted_matrix(E, [Plant("drop", 5)])
+    s_drop = np.linalg.svd(drop - drop.mean(0), compute_uv=False)
+    np.testing.assert_allclose(s_drop[:len(s) - 5], s[5:], rtol=1e-4)
+    assert s_drop[-5:].max() < 1e-4 * s[0]
+
+
+@pytest.mark.parametrize("text", ["noise", "noise:x", "noise:2.5", "tail:3:0.1:7", "drop:3:1", "spin:3",
+                                  "noise:0", "noise:4:-1", "tail:4:1.5"])
+def test_bad_plants_are_refused(text):
+    with pytest.raises(ConfigError, match="plant"):
+        plants = [parse_plant(text)]
+        planted_matrix(_clean(), plants)
+
+
+def test_parse_plant_reads_every_form():
+    assert parse_plant("noise:64") == Plant("noise", 64)
+    assert parse_plant("noise:64:4:2") == Plant("noise", 64, 4.0, 2.0)
+    assert parse_plant("tail:32:0.1") == Plant("tail", 32, factor=0.1)
+    assert parse_plant("drop:16") == Plant("drop", 16)
+
+
+def _cluster_data():
+    """The synthetic set (users walk inside item clusters) and an E whose first 8 columns say
+    the item's cluster, plus weak per-item noise."""
+    ds = prepare(DataSettings(dataset="synthetic"))
+    rng = np.random.default_rng(0)
+    cluster = np.arange(ds.num_items) % 8
+    E = np.eye(8)[cluster] * 1.0 + rng.normal(size=(ds.num_items, 8)) * 0.05
+    return ds, E
+
+
+def test_transition_signal_ranks_the_collaborative_components_above_planted_noise():
+    ds, E = _cluster_data()
+    X = planted_matrix(E, [Plant("noise", 8, strength=9.0)], seed=0)
+    basis = compute_basis(X)
+    coords = scaled_coords(basis, 0, "sqrt_n")
+    pairs = torch.from_numpy(ds.train_transitions())
+    signal = transition_signal(coords, pairs)
+    informative = (basis.V[8:, :] ** 2).sum(0) < 0.5  # components living in the cluster columns
+    assert informative[:8].sum() == 0  # the top 8 by sigma are all noise
+    assert signal[informative].min() > 0.3 > signal[~informative].abs().max()
+    chosen = select_components(signal, int(informative.sum()))
+    assert set(chosen.tolist()) == set(torch.nonzero(informative).flatten().tolist())
+
+
+def test_transition_pairs_stay_inside_training_parts():
+    ds, _ = _cluster_data()
+    pairs = ds.train_transitions()
+    expected = sum(max(len(ds.train_part(u)) - 1, 0) for u in range(ds.num_users))
+    assert pairs.shape == (expected, 2)
+    first = ds.train_part(0)
+    np.testing.assert_array_equal(pairs[:len(first) - 1], np.stack([first[:-1], first[1:]], 1) - 1)
+
+
+@pytest.mark.parametrize("position_by, lands_on_signal", [("sigma", False), ("signal", True)])
+def test_spectran_position_encoding_follows_position_by(position_by, lands_on_signal):
+    ds, E = _cluster_data()
+    X = planted_matrix(E, [Plant("noise", 8, strength=9.0)], seed=0)
+    basis = compute_basis(X)
+    informative = int(((basis.V[8:, :] ** 2).sum(0) < 0.5).sum())  # 7: centred one-hots of 8 clusters
+    ctx = ItemContext(ds.num_items, informative, torch.from_numpy(X), basis,
+                      torch.from_numpy(ds.train_item_counts()), 0, torch.from_numpy(ds.train_transitions()))
+    model = build_spectran(SpecTranSettings(position_by=position_by, attention="none"), ctx)
+    on_noise = ((basis.V[8:, model.position_index] ** 2).sum(0) > 0.5).float().mean()
+    assert on_noise == (0.0 if lands_on_signal else 1.0)
+    weights = model.position_weights()
+    assert weights.max() == 1.0 and (weights >= 0).all()  # g(x) = x, x = sigma or signal over its largest
+    if lands_on_signal:  # weighted by the signal, not by the (planted) singular values
+        rho = transition_signal(model.coords, ctx.train_pairs)[model.position_index]
+        np.testing.assert_allclose(weights.numpy(), (rho / rho.max()).numpy(), rtol=1e-6)
+    else:
+        np.testing.assert_allclose(weights.numpy(), model.sigma_bar[:informative].numpy())
+    table = model.semantic()
+    np.testing.assert_allclose(table.numpy(), (model.coords[:, model.position_index] * weights * 0.3).numpy(),
+                               rtol=1e-6)
+
+
+def test_signal_selection_needs_the_training_pairs():
+    ds, E = _cluster_data()
+    ctx = ItemContext(ds.num_items, 8, torch.from_numpy(E).float(), compute_basis(E),
+                      torch.from_numpy(ds.train_item_counts()))
+    with pytest.raises(ConfigError, match="position_by=signal"):
+        build_spectran(SpecTranSettings(position_by="signal"), ctx)
