@@ -30,8 +30,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags shared by every command that builds run settings."""
     p.add_argument("--config", help="YAML file of settings (sections: data, text, model, backbone, "
                                     "method, train, eval)")
-    p.add_argument("--dataset", help="staged dataset name, a dataset folder, or 'synthetic'")
-    p.add_argument("--data-dir", help="root folder of staged datasets (else $SPECTRAN_DATA, else ../shared/data)")
+    p.add_argument("--dataset", help="staged dataset name (looked up in the data root), a dataset folder "
+                                     "path, or 'synthetic'")
+    p.add_argument("--data-dir", help="root folder of staged datasets (else $SPECTRAN_DATA, else "
+                                      "$XDG_DATA_HOME/spectran/data, i.e. ~/.local/share/spectran/data)")
     p.add_argument("--backbone", help="sasrec | bert4rec | hstu | gru4rec")
     p.add_argument("--method", help="item encoder: id, mlp, moe, whiten_mlp, rlmrec, llmesr, pca_init, "
                                     "svd_frozen, alphafuse, spectran")

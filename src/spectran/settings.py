@@ -28,7 +28,9 @@ T = TypeVar("T")
 @dataclass
 class DataSettings:
     dataset: str = "office"  # a staged name (beauty, office, ...), a folder path, or "synthetic"
-    data_dir: str | None = None  # root of staged datasets; else $SPECTRAN_DATA, else ../shared/data
+    # root of staged datasets; else $SPECTRAN_DATA, else the per-user data folder
+    # $XDG_DATA_HOME/spectran/data (~/.local/share/spectran/data when XDG_DATA_HOME is unset)
+    data_dir: str | None = None
     max_len: int = 50  # most recent items kept as input
     min_len: int = 3  # users with fewer interactions are dropped (and counted)
     cache_dir: str | None = None  # prepared arrays and embeddings; else $SPECTRAN_CACHE, else ~/.cache/spectran

@@ -1,7 +1,10 @@
 """Locate a dataset, apply the user filter, and cache compact arrays with a metadata file.
 
-The data root is ``--data-dir``, then ``$SPECTRAN_DATA``, then ``../shared/data`` next to the
-repository (or the working directory). Prepared arrays go to ``<cache>/<name>-<key>/`` where the
+A dataset is ``synthetic``, a path to a dataset folder (anything with a ``/``, or starting with
+``.`` or ``~``, or ending in a data-file suffix), or the name of a folder in the data root. The data
+root is ``--data-dir`` (``data.data_dir``), then ``$SPECTRAN_DATA``, then the per-user data folder
+``$XDG_DATA_HOME/spectran/data`` (``~/.local/share/spectran/data`` when XDG_DATA_HOME is unset).
+Prepared arrays go to ``<cache>/<name>-<key>/`` where the
 cache is ``data.cache_dir``, then ``$SPECTRAN_CACHE``, then ``~/.cache/spectran``. The metadata
 records the source files' checksums: a changed source invalidates the cache.
 """
@@ -78,15 +81,21 @@ class PreparedDataset:
         return np.stack([self.items[start], self.items[start + 1]], axis=1).astype(np.int64) - 1
 
 
-def default_data_root() -> Path | None:
+def user_data_root() -> Path:
+    """The per-user data folder: ``$XDG_DATA_HOME/spectran/data``, else ``~/.local/share/spectran/data``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "spectran" / "data"
+
+
+def default_data_root(settings: DataSettings) -> tuple[Path, str]:
+    """The data root for staged names and where it came from (for messages)."""
+    if settings.data_dir:
+        return Path(settings.data_dir).expanduser(), "--data-dir / data.data_dir"
     env = os.environ.get("SPECTRAN_DATA")
     if env:
-        return Path(env)
-    for base in (Path(__file__).resolve().parents[3], Path.cwd()):
-        candidate = base.parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
+        return Path(env).expanduser(), "$SPECTRAN_DATA"
+    return user_data_root(), "the per-user data folder"
 
 
 def default_cache_root(settings: DataSettings) -> Path:
@@ -96,20 +105,46 @@ def default_cache_root(settings: DataSettings) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "spectran"
 
 
+_FILE_SUFFIXES = (".csv", ".parquet", ".txt", ".jsonl", ".json", ".tsv", ".gz", ".npy", ".npz")
+_LAYOUT = "sequences.txt + items.jsonl, or interactions.csv|parquet + items.csv|parquet"
+
+
+def is_path_like(dataset: str) -> bool:
+    """True when ``dataset`` names a path rather than a staged dataset."""
+    return ("/" in dataset or os.sep in dataset or dataset.startswith((".", "~"))
+            or dataset.lower().endswith(_FILE_SUFFIXES))
+
+
 def locate(settings: DataSettings) -> Path | None:
-    """The dataset folder for ``settings.dataset``, or None for the built-in synthetic set."""
+    """The dataset folder for ``settings.dataset``, or None for the built-in synthetic set.
+
+    A dataset given as a path is that path, whatever the data root holds; a staged name is looked
+    up in the data root only.
+    """
     if settings.dataset == "synthetic":
         return None
-    as_path = Path(settings.dataset)
-    if as_path.is_dir():
-        return as_path.resolve()
-    root = Path(settings.data_dir) if settings.data_dir else default_data_root()
-    if root is None:
-        raise DataError(f"dataset '{settings.dataset}': no data folder found (pass --data-dir, set "
-                        "SPECTRAN_DATA, or use --dataset synthetic)")
+    if not settings.dataset.strip():
+        raise DataError("data.dataset: empty (expected a staged name, a dataset folder or 'synthetic')")
+    if is_path_like(settings.dataset):
+        path = Path(settings.dataset).expanduser()
+        if path.is_dir():
+            return path.resolve()
+        if path.exists():
+            raise DataError(f"{path}: --dataset takes a dataset folder, not a file (expected a folder "
+                            f"holding {_LAYOUT})")
+        raise DataError(f"{path}: dataset folder not found")
+    root, source = default_data_root(settings)
+    here = f"; ./{settings.dataset} is the folder in the working directory" \
+        if Path(settings.dataset).is_dir() else ""
+    if not root.is_dir():
+        raise DataError(f"dataset '{settings.dataset}': data root {root} (from {source}) does not exist "
+                        "(pass --data-dir, set SPECTRAN_DATA, give the dataset folder as a path, "
+                        f"or use --dataset synthetic{here})")
     folder = root / settings.dataset
     if not folder.is_dir():
-        raise DataError(f"{folder}: dataset folder not found (data root {root})")
+        staged = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} holds: "
+                        f"{', '.join(staged) or 'nothing'}{here})")
     return folder.resolve()
 
 
