@@ -26,6 +26,8 @@ CASES = {
     "spectran w/o attention": {"attention": "none", "learn_position": True},
     "spectran w/o position": {"position": False, "learn_shrink": False},
     "spectran learned gate": {"gate_init": 0.1, "learn_gate": True, "rank": 8},
+    "spectran signal": {"position_by": "signal"},
+    "spectran signal w/o attention": {"position_by": "signal", "attention": "none"},
 }
 
 
