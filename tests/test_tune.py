@@ -195,3 +195,13 @@ def test_every_ready_space_in_sweeps_tune_parses_with_the_same_budget_knobs():
         assert len(keys) > 4, f"{f}: no setting of the method itself"
         s = resolve(space.base)
         assert (s.data.dataset, s.model.backbone, s.model.dim, s.text.encoder) == ("office", "sasrec", 64, "minilm")
+
+
+@needs_optuna
+def test_a_missing_dataset_is_one_error_before_the_study_exists(tmp_path: Path, capsys):
+    base = {**BASE, "data": {"dataset": str(tmp_path / "no_such_dataset")}}
+    out = tmp_path / "tune"
+    assert main(["tune", str(write_space(tmp_path, base=base)), "--trials", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no_such_dataset" in err
+    assert not out.exists()

@@ -12,6 +12,7 @@ bookkeeping such as threads and the progress bar are left at their defaults),
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -129,7 +130,7 @@ def _run_workers(space: TuneSpace, opts: TuneOptions, log: Log) -> None:
     finally:
         for p in procs:
             if p.poll() is None:
-                os.killpg(p.pid, 15)
+                os.killpg(p.pid, signal.SIGTERM)
                 p.wait()
     failed = [i for i, code in enumerate(codes) if code != 0]
     if failed:
@@ -144,20 +145,18 @@ def tune(space_path: str | Path, opts: TuneOptions, log: Log = print) -> dict[st
     space = load_space(space_path)  # every setting checked before anything is written
     check_options(opts)
     import_optuna()
-    opts.out.mkdir(parents=True, exist_ok=True)
     place = opts.place()
-    if opts.worker_index is not None or opts.workers == 1:
-        threads = _threads(1) if opts.worker_index is None else int(os.environ.get("OMP_NUM_THREADS", "1"))
-        study = open_study(space, place, opts.worker_index or 0)
-        if opts.worker_index is None:
-            write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8"))
+    if opts.worker_index is not None:  # one of the --workers processes: trials only
+        study = open_study(space, place, opts.worker_index)
+        threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
         run_worker(study, make_objective(space, opts.out, threads, log), opts.trials, place, log)
-        if opts.worker_index is not None:
-            return {}
+        return {}
+    _warm_caches(space)  # a missing dataset is an error before the study or any trial exists
+    opts.out.mkdir(parents=True, exist_ok=True)
+    study = open_study(space, place)  # created (or checked) once, before workers race to it
+    write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8"))
+    if opts.workers == 1:
+        run_worker(study, make_objective(space, opts.out, _threads(1), log), opts.trials, place, log)
     else:
-        open_study(space, place)  # created (or checked) once, before the workers race to it
-        write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8"))
-        _warm_caches(space)
         _run_workers(space, opts, log)
-        study = open_study(space, place)
     return finish(study, space, opts, _threads(1), log)

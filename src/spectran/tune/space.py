@@ -56,10 +56,10 @@ class Range:
 
     key: str
     kind: Literal["float", "int", "choice"]
-    low: float = 0.0
-    high: float = 0.0
+    low: float | int = 0.0
+    high: float | int = 0.0
     log: bool = False
-    step: float | None = None
+    step: float | int | None = None
     choices: tuple[Any, ...] = ()
 
     def suggest(self, trial: Any) -> Any:
