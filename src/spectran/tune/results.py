@@ -40,7 +40,7 @@ def finish(study: optuna.Study, space: TuneSpace, opts: TuneOptions, threads: in
            log: Callable[[str], None]) -> dict[str, Any]:
     """Write best.yaml, run the retests (finished ones are kept), write and return tune.json."""
     from spectran.api import train
-    from spectran.tune.study import count_states, fail_stale
+    from spectran.tune.study import count_states, fail_stale, shown_url
 
     fail_stale(study)
     trials = study.get_trials(deepcopy=False)
@@ -58,7 +58,7 @@ def finish(study: optuna.Study, space: TuneSpace, opts: TuneOptions, threads: in
         retests.append(folder.relative_to(opts.out).as_posix())
         tests.append(metrics["test"])
     summary = {
-        "space": str(space.path), "study": study.study_name, "storage": opts.place().storage,
+        "space": str(space.path), "study": study.study_name, "storage": shown_url(opts.place().storage),
         "method": space.method, "label": resolve(space.base).model.label or space.method,
         "dataset": resolve(space.base).data.dataset, "select_metric": metric,
         "budget": opts.trials, "states": count_states(study),

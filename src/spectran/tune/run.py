@@ -33,6 +33,7 @@ from spectran.tune.study import (
     import_optuna,
     open_study,
     run_worker,
+    shown_url,
 )
 
 Log = Callable[[str], None]
@@ -125,7 +126,7 @@ def _run_workers(space: TuneSpace, opts: TuneOptions, log: Log) -> None:
                 procs.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                               start_new_session=True,
                                               preexec_fn=_die_with_parent if _PRCTL is not None else None))  # noqa: PLW1509
-        log(f"{opts.workers} workers on study '{place.name}' ({place.storage}); logs in {logs}")
+        log(f"{opts.workers} workers on study '{place.name}' ({shown_url(place.storage)}); logs in {logs}")
         codes = [p.wait() for p in procs]
     finally:
         for p in procs:

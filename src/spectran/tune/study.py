@@ -74,6 +74,13 @@ class StudyPlace:
     grace: int = 30  # a running trial without a heartbeat for this long is stale (its worker died)
 
 
+def shown_url(url: str) -> str:
+    """The storage URL with any password hidden (for logs and tune.json)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').resolve()}"
 
@@ -122,7 +129,7 @@ def open_study(space: TuneSpace, place: StudyPlace, worker: int = 0) -> optuna.S
     if fingerprint is None:
         study.set_user_attr(SPACE_ATTR, space.fingerprint())
     elif fingerprint != space.fingerprint():
-        raise ConfigError(f"{space.path}: study '{place.name}' in {place.storage} was made from another "
+        raise ConfigError(f"{space.path}: study '{place.name}' in {shown_url(place.storage)} was made from another "
                           "space; choose another --out (or --study)")
     seed = space.study.seed + 7919 * worker + len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(space.study, seed)
