@@ -18,6 +18,7 @@ import json
 import platform
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from spectran.train.checkpoint import load_checkpoint
 from spectran.train.distributed import SINGLE, DistInfo
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
-from spectran.train.sinks import make_sinks
+from spectran.train.sinks import Sink, make_sinks
 
 
 def environment() -> dict[str, Any]:
@@ -74,40 +75,46 @@ def validator(exp: Experiment, split: str = "valid", dist: DistInfo = SINGLE):
 
 
 def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SINGLE,
-                 settings: RunSettings | None = None) -> Trainer:
+                 settings: RunSettings | None = None, sinks: Sequence[Sink] = ()) -> Trainer:
     """The experiment's Trainer: the loss of its settings (``settings`` overrides exp.settings),
-    validation on the valid split, checkpoints and sinks under ``out`` (None: nothing written)."""
+    validation on the valid split, checkpoints and sinks under ``out`` (None: nothing written);
+    ``sinks`` are added to the settings' own (rank 0 only)."""
     s = settings or exp.settings
     loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
         if s.train.loss == "sampled" else make_loss(s.train.loss)
-    sinks = make_sinks(s, out) if out is not None and dinfo.is_main else []
+    own = make_sinks(s, out) if out is not None and dinfo.is_main else []
     return Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp, "valid", dinfo),
-                   s, out, exp.device, sinks=sinks, dist=dinfo)
+                   s, out, exp.device, sinks=own + list(sinks), dist=dinfo)
 
 
-def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None) -> dict[str, Any]:
-    """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once."""
+def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None,
+          sinks: Sequence[Sink] = ()) -> dict[str, Any]:
+    """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once.
+
+    ``sinks`` get every epoch's log row after the trainer's own logs (e.g. the tuner's pruning
+    sink, whose exception ends the run there: the folder keeps its logs and `last` checkpoint)."""
     out = Path(out)
     check_run_dir(out, settings)
     # under torchrun rank 0 alone holds the lock
     with run_lock(out) if distributed.is_main_process() else contextlib.nullcontext():
         if (out / "metrics.json").is_file():
             return json.loads((out / "metrics.json").read_text())
-        return _train_distributed(settings, out, exp)
+        return _train_distributed(settings, out, exp, sinks)
 
 
-def _train_distributed(settings: RunSettings, out: Path, exp: Experiment | None) -> dict[str, Any]:
+def _train_distributed(settings: RunSettings, out: Path, exp: Experiment | None,
+                       sinks: Sequence[Sink] = ()) -> dict[str, Any]:
     owns_group = not torch.distributed.is_initialized()
     dinfo, rank_device = distributed.init_from_env(settings.train.device)
     try:
-        return _train(settings, out, exp, dinfo, rank_device)
+        return _train(settings, out, exp, dinfo, rank_device, sinks)
     finally:
         if dinfo.enabled and owns_group:
             distributed.shutdown()
 
 
 def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: DistInfo,
-           rank_device: torch.device | None) -> dict[str, Any]:
+           rank_device: torch.device | None, sinks: Sequence[Sink] = ()) -> dict[str, Any]:
     with distributed.main_first(dinfo):  # rank 0 fills the data/embedding caches first
         exp = exp or build_experiment(settings)
     if rank_device is not None:
@@ -117,7 +124,7 @@ def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: Dist
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.yaml", to_yaml(settings))
         write_json(out / "env.json", environment() | {"world_size": dinfo.world_size})
-    trainer = make_trainer(exp, out, dinfo, settings)
+    trainer = make_trainer(exp, out, dinfo, settings, sinks)
     trainer.resume()
     state = trainer.fit()
     trainer.load_best()

@@ -313,8 +313,15 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
            group_by: str | None = None, test: str = "wilcoxon", extras: bool = False,
            rows: list[str] | None = None, cold: bool = False,
            filters: Iterable[str] = (), against: str = "baselines") -> tuple[str, list[dict], list[dict]]:
-    """Markdown of every table, the CSV cell rows and the significance rows."""
+    """Markdown of every table, the CSV cell rows and the significance rows.
+
+    A tune folder (``spectran tune``) counts as its retest runs, and a section on each study's
+    budget and best settings follows the tables."""
+    from spectran.tune.results import is_tune_folder, retest_folder, tuning_section
+
     paths = list(paths)
+    tuned = [p for p in paths if is_tune_folder(p)]
+    paths = [retest_folder(p) if is_tune_folder(p) else p for p in paths]
     metrics = metrics or DEFAULT_METRICS
     records = filter_records(find_runs(paths), filters)
     if not records:
@@ -335,6 +342,8 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
                       render_tests(table.tests), ""]
         cells += rows_csv
         tests += [{"group": table.group or "", **t} for t in table.tests]
+    if tuned:
+        parts += tuning_section(tuned)
     return "\n".join(parts), cells, tests
 
 

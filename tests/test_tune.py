@@ -1,0 +1,207 @@
+"""spectran tune: trials recorded as run folders, pruning, resume after SIGKILL, two workers on
+one SQLite study, best.yaml + retests + report, and bad space files refused before any trial."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spectran.cli import main
+from spectran.errors import ConfigError, SpectranError
+from spectran.experiments.report import report
+from spectran.settings import resolve
+from spectran.tune.run import TuneOptions, tune
+from spectran.tune.space import load_space
+
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                  reason="spectran tune needs the tune extra (pip install 'spectran[tune]')")
+
+BASE = {"data": {"dataset": "synthetic", "max_len": 20}, "text": {"encoder": "fake"},
+        "model": {"dim": 8, "method": "id"}, "backbone": {"layers": 1, "heads": 1, "inner": 16},
+        "train": {"epochs": 2, "batch_size": 128, "threads": 1}, "eval": {"batch_size": 512}}
+SPACE = {"train.lr": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
+         "backbone.dropout": {"low": 0.1, "high": 0.5},
+         "train.batch_size": {"choices": [64, 128]}}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_space(tmp: Path, space=None, study=None, base=None, name="space.yaml") -> Path:
+    doc = {"base": base or BASE, "space": space or SPACE, "study": study or {"pruner": "none", "startup_trials": 2}}
+    path = tmp / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def load_study(out: Path):
+    import optuna
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}")
+    return optuna.load_study(study_name=out.name, storage=storage)
+
+
+def quiet(line: str) -> None:
+    """Trial lines are not needed by the tests."""
+
+
+@needs_optuna
+def test_four_trials_are_recorded_as_run_folders_with_best_yaml_retest_and_report(tmp_path: Path):
+    out = tmp_path / "tune"
+    space = write_space(tmp_path)
+    summary = tune(space, TuneOptions(trials=4, out=out, retest=2), log=quiet)
+    study = load_study(out)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    for t in trials:  # each trial is an ordinary run folder with the trial's settings
+        folder = out / t.user_attrs["run_dir"]
+        assert folder == out / "trials" / f"{t.number:04d}"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["valid"]["ndcg@10"] == pytest.approx(t.value)
+        cfg = yaml.safe_load((folder / "config.yaml").read_text())
+        assert cfg["train"]["lr"] == t.params["train.lr"] and cfg["train"]["batch_size"] == t.params["train.batch_size"]
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4
+    best = max(trials, key=lambda t: t.value)
+    assert summary["best"]["trial"] == best.number and summary["states"] == {"COMPLETE": 4}
+    tuned = resolve(yaml.safe_load((out / "best.yaml").read_text()))  # a ready config
+    assert tuned.train.lr == best.params["train.lr"] and tuned.backbone.dropout == best.params["backbone.dropout"]
+    assert tuned.train.progress is True  # trial bookkeeping is not part of the config
+    retests = [json.loads((out / "retest" / f"seed{s}" / "metrics.json").read_text())["test"] for s in (0, 1)]
+    assert summary["retest"]["test"]["ndcg@10"][0] == pytest.approx((retests[0]["ndcg@10"] + retests[1]["ndcg@10"]) / 2)
+    markdown, cells, _ = report([out])
+    assert "## Tuning" in markdown and "| id | 4 trials | 4 / 0 / 0 |" in markdown
+    (cell,) = [c for c in cells if c["metric"] == "ndcg@10"]
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx(summary["retest"]["test"]["ndcg@10"][0])
+
+    mtime = (out / "trials" / "0000" / "metrics.json").stat().st_mtime_ns
+    tune(space, TuneOptions(trials=4, out=out, retest=2), log=quiet)  # finished: nothing runs again
+    assert len(load_study(out).get_trials()) == 4
+    assert (out / "trials" / "0000" / "metrics.json").stat().st_mtime_ns == mtime
+    other = write_space(tmp_path, space={"train.lr": {"low": 1.0e-4, "high": 1.0e-2}}, name="other.yaml")
+    with pytest.raises(ConfigError, match="was made from another space"):
+        tune(other, TuneOptions(trials=4, out=out), log=quiet)
+
+
+@needs_optuna
+def test_a_trial_the_pruner_stops_is_recorded_as_pruned(tmp_path: Path):
+    out = tmp_path / "tune"
+    # NDCG@10 is never above 1.1: the threshold pruner must stop every trial after its first epoch
+    space = write_space(tmp_path, study={"pruner": "threshold", "prune_below": 1.1})
+    with pytest.raises(SpectranError, match="no trial of study 'tune' completed"):
+        tune(space, TuneOptions(trials=2, out=out), log=quiet)
+    trials = load_study(out).get_trials()
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
+    for t in trials:
+        assert list(t.intermediate_values) == [1]  # reported once, then stopped
+        folder = out / t.user_attrs["run_dir"]
+        assert len((folder / "log.jsonl").read_text().splitlines()) == 1
+        assert not (folder / "metrics.json").exists()
+
+
+def _cli(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "spectran", "tune", *args], env=env, cwd=kw.get("cwd"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@needs_optuna
+def test_a_killed_study_resumes_without_rerunning_finished_trials(tmp_path: Path):
+    out = tmp_path / "tune"
+    base = {**BASE, "train": {**BASE["train"], "epochs": 4}}
+    space = write_space(tmp_path, base=base)
+    args = [str(space), "--trials", "3", "--out", str(out), "--heartbeat", "1"]
+    proc = _cli(args)
+    deadline = time.time() + 300
+    while not (out / "trials" / "0001").exists():  # trial 0 finished, trial 1 started
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = (out / "trials" / "0000" / "metrics.json").stat().st_mtime_ns
+    assert load_study(out).get_trials()[1].state.name == "RUNNING"  # its worker is dead, nobody told the study
+
+    again = _cli(args)
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, output
+    trials = load_study(out).get_trials()
+    states = [t.state.name for t in trials]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]  # the stale trial failed, the study went on
+    assert (out / "trials" / "0000" / "metrics.json").stat().st_mtime_ns == finished  # not trained again
+    assert not (out / "trials" / "0001" / "metrics.json").exists()
+    assert (out / "best.yaml").is_file()
+
+
+@needs_optuna
+def test_two_workers_on_one_sqlite_study_split_the_budget(tmp_path: Path):
+    out = tmp_path / "tune"
+    space = write_space(tmp_path)
+    proc = _cli([str(space), "--trials", "4", "--out", str(out), "--workers", "2", "--heartbeat", "2"])
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    trials = load_study(out).get_trials()
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 4 and all(t.user_attrs.get("surplus") for t in trials if t not in finished)
+    folders = [t.user_attrs["run_dir"] for t in trials]
+    assert len(set(folders)) == len(trials) == len(list((out / "trials").iterdir()))
+    assert len({json.dumps(t.params, sort_keys=True) for t in finished}) == 4  # workers draw different trials
+    for i in (0, 1):  # both workers ran trials
+        assert "trial " in (out / "workers" / f"worker{i}.log").read_text()
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"train.learning_rate": {"low": 0.001, "high": 0.01}}, r"space\.train\.learning_rate: unknown setting "
+                                                            r"'learning_rate' in train"),
+    ({"train.lr": {"low": 0.01, "high": 0.001}}, r"space\.train\.lr: empty range"),
+    ({"train.batch_size": {"choices": []}}, r"space\.train\.batch_size: choices: expected a non-empty list"),
+    ({"train.batch_size": {"low": 32.5, "high": 64}}, r"space\.train\.batch_size: an integer setting needs "
+                                                      r"integer low and high"),
+    ({"train.lr": {"choices": ["fast", 0.01]}}, r"space\.train\.lr: value 'fast': train\.lr: expected a number"),
+    ({"train.loss": {"low": 0, "high": 1}}, r"space\.train\.loss: low/high need a number setting"),
+    ({"method.scale": {"low": 0.1, "high": 1.0}}, r"space\.method\.scale: unknown setting 'scale' in method"),
+])
+def test_a_bad_space_is_one_error_before_any_trial(tmp_path: Path, capsys, space, message):
+    path = write_space(tmp_path, space=space)
+    out = tmp_path / "tune"
+    assert main(["tune", str(path), "--trials", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {path}: ")
+    assert re.search(message, err), err
+    assert not out.exists()  # nothing was written
+
+
+def test_without_optuna_the_error_names_the_extra(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    assert main(["tune", str(write_space(tmp_path)), "--trials", "2", "--out", str(tmp_path / "t")]) == 2
+    assert "pip install 'spectran[tune]'" in capsys.readouterr().err
+
+
+def test_every_ready_space_in_sweeps_tune_parses_with_the_same_budget_knobs():
+    files = sorted((ROOT / "sweeps" / "tune").glob("*.yaml"))
+    methods = {load_space(f).method for f in files}
+    assert methods == {"id", "mlp", "moe", "whiten_mlp", "rlmrec", "llmesr", "pca_init", "svd_frozen",
+                       "alphafuse", "spectran"}
+    for f in files:
+        space = load_space(f)
+        keys = {r.key for r in space.ranges}
+        assert {"train.lr", "backbone.dropout", "train.weight_decay", "train.batch_size"} <= keys, f
+        assert len(keys) > 4, f"{f}: no setting of the method itself"
+        s = resolve(space.base)
+        assert (s.data.dataset, s.model.backbone, s.model.dim, s.text.encoder) == ("office", "sasrec", 64, "minilm")
+
+
+@needs_optuna
+def test_a_missing_dataset_is_one_error_before_the_study_exists(tmp_path: Path, capsys):
+    base = {**BASE, "data": {"dataset": str(tmp_path / "no_such_dataset")}}
+    out = tmp_path / "tune"
+    assert main(["tune", str(write_space(tmp_path, base=base)), "--trials", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no_such_dataset" in err
+    assert not out.exists()
