@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "spectran.experiments.cli",  # sweep, report
     "spectran.diagnostics.cli",  # spectrum
     "spectran.serve.cli",  # recommend, export, add-items
+    "spectran.data.cli",  # data list, data fetch, data import-amazon
 ]
 
 
