@@ -12,7 +12,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]], right:
     align = list(right) if right is not None else [False] * len(header)
     lines = []
     for r in cells:
-        parts = [c.rjust(w) if a else c.ljust(w) for c, w, a in zip(r, widths, align)]
+        parts = [c.rjust(w) if a else c.ljust(w) for c, w, a in zip(r, widths, align, strict=True)]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def write_canonical(out: Path, seqs: list[list[int]], items: Items, users: list[
         "density": round(total / (len(seqs) * n_items), 6),
         "items_with_text": sum(1 for t in texts if t),
         "avg_text_words": round(sum(len(t.split()) for t in texts) / n_items, 2),
-        "repeated_consecutive": sum(1 for s in seqs for a, b in zip(s, s[1:]) if a == b),
+        "repeated_consecutive": sum(1 for s in seqs for a, b in pairwise(s) if a == b),
         "notes": notes,
         **(extra or {}),
     }
@@ -118,10 +119,10 @@ def build_beauty(src: Path, out: Path) -> dict[str, Any]:
     _require(len(s3) == len(named), f"{src / 'user_sequence.txt'}: {len(named)} lines, Beauty.txt has {len(s3)}")
     asin_of: dict[int, str] = {}
     users = []
-    for n, ((_, ids), row) in enumerate(zip(s3, named), 1):
+    for n, ((_, ids), row) in enumerate(zip(s3, named, strict=True), 1):
         _require(len(ids) == len(row) - 1, f"{src / 'user_sequence.txt'}:{n}: length differs from Beauty.txt")
         users.append(row[0])
-        for i, asin in zip(ids, row[1:]):
+        for i, asin in zip(ids, row[1:], strict=True):
             _require(asin_of.setdefault(i, asin) == asin, f"{src / 'user_sequence.txt'}:{n}: item {i} maps "
                      f"to two ASINs")
     kw = _keywords(src / "item_generative_indexing_phase_0.txt")
@@ -251,7 +252,7 @@ def _atomic_table(path: Path) -> list[dict[str, str]]:
     """RecBole atomic file: a tab-separated header ``name:type`` line, then rows."""
     lines = _lines(path)
     header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
 
 
 def build_ml100k(src: Path, out: Path) -> dict[str, Any]:

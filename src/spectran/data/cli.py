@@ -49,8 +49,9 @@ def _cmd_import_amazon(args: argparse.Namespace) -> int:
     # a bare name goes under the data root, anything with a path separator is a folder
     out = Path(args.out) if Path(args.out).name != args.out else data_root(args.data_dir) / args.out
     stats = import_amazon(settings, out, force=args.force)
+    rating = f"rating >= {args.min_rating:g}, " if args.min_rating is not None else ""
     print(f"{out}: {stats['users']:,} users, {stats['items']:,} items, {stats['interactions']:,} interactions "
-          f"after {'rating >= %g, ' % args.min_rating if args.min_rating is not None else ''}{args.core}-core")
+          f"after {rating}{args.core}-core")
     return 0
 
 
