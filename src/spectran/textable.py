@@ -26,3 +26,13 @@ def human_bytes(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def metrics_table(splits: dict[str, dict[str, float]], ks: Sequence[int] = (10, 20),
+                  families: Sequence[str] = ("recall", "ndcg")) -> str:
+    """Rows = splits, columns = Recall@k / NDCG@k for each k present in the metrics."""
+    names = {"recall": "Recall", "ndcg": "NDCG", "mrr": "MRR"}
+    cols = [(f, k) for k in ks for f in families if all(f"{f}@{k}" in m for m in splits.values())]
+    header = ["", *(f"{names.get(f, f)}@{k}" for f, k in cols)]
+    rows = [[split, *(f"{m[f'{f}@{k}']:.4f}" for f, k in cols)] for split, m in splits.items()]
+    return format_table(header, rows, [False] + [True] * len(cols))
