@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -29,3 +32,18 @@ def test_sweep_ends_with_a_table_of_finished_and_failed_runs(tmp_path: Path, cap
     assert rows["id"][1] == "finished" and rows["id"][3:5] == [f"{test['ndcg@10']:.4f}", f"{test['recall@10']:.4f}"]
     assert rows["missing"][1] == "FAILED" and rows["missing"][3:5] == ["-", "-"]
     assert "1 failed" in lines[3]
+
+
+def test_readme_python_example_is_the_quickstart_and_runs(tmp_path: Path):
+    root = Path(__file__).resolve().parents[1]
+    code = (root / "examples" / "quickstart.py").read_text().split('"""', 2)[2].strip("\n")
+    readme = (root / "README.md").read_text()
+    assert f"```python\n{code}\n```" in readme
+    done = subprocess.run([sys.executable, str(root / "examples" / "quickstart.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    metrics = json.loads((tmp_path / "runs" / "quickstart" / "metrics.json").read_text())
+    assert lines[0] == f"test NDCG@10 {round(metrics['test']['ndcg@10'], 4)} best epoch {metrics['best_epoch']}"
+    assert lines[2].startswith("top 3 after items 1, 5, 9: [(")

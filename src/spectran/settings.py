@@ -28,7 +28,7 @@ T = TypeVar("T")
 @dataclass
 class DataSettings:
     dataset: str = "office"  # a staged name (beauty, office, ...), a folder path, or "synthetic"
-    data_dir: str | None = None  # root of staged datasets; else $SPECTRAN_DATA, else ../shared/data
+    data_dir: str | None = None  # data root; else $SPECTRAN_DATA, else the default (docs/data.md)
     max_len: int = 50  # most recent items kept as input
     min_len: int = 3  # users with fewer interactions are dropped (and counted)
     cache_dir: str | None = None  # prepared arrays and embeddings; else $SPECTRAN_CACHE, else ~/.cache/spectran

@@ -1,7 +1,7 @@
 """Locate a dataset, apply the user filter, and cache compact arrays with a metadata file.
 
-The data root is ``--data-dir``, then ``$SPECTRAN_DATA``, then ``../shared/data`` next to the
-repository (or the working directory). Prepared arrays go to ``<cache>/<name>-<key>/`` where the
+The data root is ``--data-dir``, then ``$SPECTRAN_DATA``, then :func:`default_data_root`'s
+fallback (docs/data.md). Prepared arrays go to ``<cache>/<name>-<key>/`` where the
 cache is ``data.cache_dir``, then ``$SPECTRAN_CACHE``, then ``~/.cache/spectran``. The metadata
 records the source files' checksums: a changed source invalidates the cache.
 """
@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class PreparedDataset:
-    """Leave-one-out view of the filtered sequences (SPEC §2).
+    """Leave-one-out view of the filtered sequences.
 
     ``items[offsets[u]:offsets[u+1]]`` is user u's full sequence; its last item is the test
     target, the one before it the validation target, the rest is the training part.
