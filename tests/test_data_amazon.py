@@ -38,7 +38,7 @@ def _sequences(folder: Path) -> list[list[str]]:
 
 def test_2014_csv_and_python_literal_meta(tmp_path):
     # u1..u3 rate A, B, C; u4 rates only D once (dropped by the 2-core, and so is D)
-    rows = ["u1,A,5.0,100", "u1,B,4.0,200", "u1,C,5.0,300",
+    rows = ["user,item,rating,timestamp", "u1,A,5.0,100", "u1,B,4.0,200", "u1,C,5.0,300",
             "u2,A,5.0,100", "u2,C,3.0,150", "u2,B,5.0,400",
             "u3,B,5.0,10", "u3,C,4.0,20", "u4,D,5.0,5"]
     out = _import(tmp_path, _gz(tmp_path / "r.csv.gz", rows), _meta_2014(tmp_path / "m.json.gz", list("ABCD")))

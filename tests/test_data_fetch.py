@@ -147,3 +147,13 @@ def test_list_shows_presence(tmp_path, capsys):
     assert set(rows) == set(CATALOG)
     assert "yes" in rows["office"] and "no" in rows["beauty"]
     assert "unknown" in rows["sports"] and "recorded" in rows["office"]
+
+
+def test_trusted_first_download_with_a_wrong_layout_fails_cleanly(tmp_path, capsys):
+    files = {"/" + f.mirror_path: b"1 2 3\n" for f in CATALOG["sports"].files}
+    with serve(files) as mirror:
+        rc = main(["data", "fetch", "sports", "--data-dir", str(tmp_path), "--mirror", mirror.url,
+                   "--trust-first-download", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: sports/datamaps.json: invalid JSON"), err
+    assert list(tmp_path.iterdir()) == []

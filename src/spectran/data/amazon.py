@@ -84,6 +84,8 @@ def read_reviews(path: Path) -> list[Review]:
                                 f"unixReviewTime ({type(exc).__name__}: {exc})") from None
             continue
         row = next(csv.reader([line]))
+        if n == 1 and len(row) == 4 and row[2].strip().lower() == "rating":
+            continue  # a header line, as some re-published copies have
         try:
             user, item, rating, ts = row
             reviews.append((user, item, float(rating), int(float(ts)), len(reviews)))

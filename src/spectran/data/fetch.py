@@ -75,7 +75,13 @@ def fetch(name: str, root: Path, *, mirror: str | None = None, force: bool = Fal
             url = f.url_from(mirror)
             digests[f.name] = download(url, work / "raw" / f.name, f.sha256, label=f"{name}/{f.name}",
                                        timeout=timeout, progress=progress, expected_size=f.size)
-        stats = BUILDERS[name](work / "raw", work)
+        try:
+            stats = BUILDERS[name](work / "raw", work)
+        except DataError as exc:  # name the file as the user knows it, not the temporary path
+            raise DataError(str(exc).replace(f"{work / 'raw'}{os.sep}", f"{name}/")) from None
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # unexpected layout of a source file
+            raise DataError(f"{name}: the downloaded files do not have the expected layout "
+                            f"({type(exc).__name__}: {exc})") from None
         _check_counts(ds, stats)
         (work / "SOURCE.md").write_text(source_md(ds, stats, digests, mirror), encoding="utf-8")
         swap_into_place(work, target)
