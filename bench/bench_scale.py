@@ -1,4 +1,4 @@
-"""Large-catalog bench (issue 8, SPEC §10): 1,000,000 items x 768 dims on this CPU.
+"""Large-catalog bench: 1,000,000 items x 768 dims on this CPU.
 
 Phases, each timed, with the process's peak RSS after it:
 1. write a synthetic semantic matrix E (N x D float32, ~3 GB) to a memory-mapped .npy in chunks

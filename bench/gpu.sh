@@ -7,7 +7,7 @@
 #   bash bench/gpu.sh                        # defaults below
 #   EPOCHS=5 PRECISION=bf16 DATASET=beauty ENCODER=minilm bash bench/gpu.sh
 #
-# Needs the dataset (in SPECTRAN_DATA or the per-user data folder ~/.local/share/spectran/data) and, for spectran, the text encoder (or a
+# Needs the dataset (SPECTRAN_DATA, or 'spectran data fetch beauty') and, for spectran, the text encoder (or a
 # cached E). ENCODER=fake (with FAKE_DIM=384, MiniLM's width) measures the same compute offline.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"

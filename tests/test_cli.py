@@ -16,9 +16,22 @@ def test_train_and_evaluate_on_synthetic(tmp_path, capsys):
     rc = main(["train", "--dataset", "synthetic", "--epochs", "1", "--dim", "16", "--seed", "3",
                "--set", "train.threads=1", "--no-progress", "--out", str(out)])
     assert rc == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("best epoch 1 of 1 (")
+    assert lines[1].split() == ["Recall@10", "NDCG@10", "Recall@20", "NDCG@20"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert lines[3].split() == ["test"] + [f"{metrics['test'][m]:.4f}" for m in
+                                           ("recall@10", "ndcg@10", "recall@20", "ndcg@20")]
+    assert lines[4] == f"run folder: {out} (every metric in metrics.json)"
+    # a second call finds the finished run; --json prints the metrics
+    assert main(["train", "--dataset", "synthetic", "--epochs", "1", "--dim", "16", "--seed", "3",
+                 "--set", "train.threads=1", "--no-progress", "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["epochs"] == 1
+    assert printed["epochs"] == 1 and printed["test"] == metrics["test"]
     assert main(["evaluate", str(out), "--split", "valid"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:3] == ["Recall@5", "NDCG@5", "MRR@5"] and table[2].split()[0] == "valid"
+    assert main(["evaluate", str(out), "--split", "valid", "--json"]) == 0
     assert "ndcg@10" in json.loads(capsys.readouterr().out)
 
 

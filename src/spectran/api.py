@@ -1,4 +1,4 @@
-"""Library functions behind the CLI: ``train`` and ``evaluate`` (SPEC §8, §12).
+"""Library functions behind the CLI: ``train`` and ``evaluate``.
 
 A run folder holds ``config.yaml`` (resolved settings), ``env.json`` (library versions, git
 commit), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt``, ``metrics.json``,

@@ -1,4 +1,4 @@
-"""Command line: a thin shell over library functions of the same names (SPEC §12).
+"""Command line: a thin shell over library functions of the same names.
 
 Core commands live here (prepare, train, evaluate); other parts of the package add theirs by
 exposing ``register(subparsers)`` in one of the modules listed in ``_COMMAND_MODULES``.
@@ -12,11 +12,14 @@ import importlib
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from spectran.errors import ConfigError, SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
+from spectran.textable import metrics_table
 
 _COMMAND_MODULES = [
     "spectran.text.cli",  # encode
@@ -24,6 +27,7 @@ _COMMAND_MODULES = [
     "spectran.diagnostics.cli",  # spectrum
     "spectran.serve.cli",  # recommend, export, add-items
     "spectran.tune.cli",  # tune
+    "spectran.data.cli",  # data list, data fetch, data import-amazon
 ]
 
 
@@ -84,18 +88,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     if args.no_progress:
         s.train.progress = False
+    already = (Path(args.out) / "metrics.json").is_file()
+    start = time.perf_counter()
     metrics = train(s, args.out)
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
-    print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
-                      "epochs": metrics["epochs"], "out": args.out}, indent=2))
+    if args.json:
+        print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
+                          "epochs": metrics["epochs"], "out": args.out}, indent=2))
+        return 0
+    took = "already finished" if already else f"{time.perf_counter() - start:.1f} s"
+    print(f"best epoch {metrics['best_epoch']} of {metrics['epochs']} ({took})")
+    print(metrics_table({"valid": metrics["valid"], "test": metrics["test"]}))
+    print(f"run folder: {args.out} (every metric in metrics.json)")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from spectran.api import evaluate
 
-    print(json.dumps(evaluate(args.run_dir, args.split), indent=2))
+    metrics = evaluate(args.run_dir, args.split)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k})
+    print(f"{args.run_dir}: best checkpoint, {args.split} split, full ranking")
+    print(metrics_table({args.split: metrics}, ks, ("recall", "ndcg", "mrr")))
+    print(f"mean rank {metrics['mean_rank']:.1f}")
     return 0
 
 
@@ -112,11 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_flags(p)
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a summary")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint")
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=["valid", "test"])
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)
 
     for name in _COMMAND_MODULES:

@@ -13,12 +13,10 @@ masked (the paper's extra "mask the last item" samples); at inference a
 Deviations, all documented defaults:
 
 - ``mask_ratio`` 0.6 is the paper's best value on Amazon Beauty (0.4 on Steam, 0.2 on MovieLens,
-  RecBole's default). On office (seed 0, ``bench/bench_backbones.py``) 0.6 gave validation /
-  test NDCG@10 0.0391 / 0.0332 against 0.0348 / 0.0278 with 0.2; set ``backbone.mask_ratio=0.2``
-  for RecBole's setting.
-- dropout 0.2 (RecBole's BERT4Rec default, also the peer configuration in
-  ``shared/peers/recbole/bert4rec.yaml``) instead of the 0.5 that SPEC §6 gives the causal
-  backbones: masking already hides much of the input, and the paper uses 0.1.
+  RecBole's default); 0.6 measured better than 0.2 on office (bench/results/backbones.md,
+  bench/results/backbones_bert4rec_mask02.md); ``backbone.mask_ratio=0.2`` is RecBole's setting.
+- dropout 0.2 (RecBole's BERT4Rec default) instead of the 0.5 of the causal backbones: masking
+  already hides much of the input, and the paper uses 0.1.
 - ``last_ratio`` 0.5: the paper adds, for every training sequence, one extra sample with only its
   last item masked, i.e. half of the samples. (RecBole's ``ft_ratio`` names the same idea, but
   its transform tests ``hasattr(config, "ft_ratio")``, false for its Config, so it stays 0; RecBole

@@ -13,8 +13,7 @@ checks it. Pad positions produce outputs that nothing uses.
 Deviations from the paper: its session-parallel mini-batches, TOP1/BPR ranking losses and
 sampled negatives are replaced by this package's training (every position of a sequence in one
 pass, full-softmax cross-entropy by default), as in RecBole. Embedding dropout 0.3 and one layer
-are RecBole's defaults (also the peer configuration in ``shared/peers/recbole/gru4rec.yaml``),
-not the 0.5 of SPEC §6, which is a Transformer setting.
+are RecBole's defaults, not the 0.5 of the Transformer backbones.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ Deviations:
   independent of how much padding a batch carries.
 - The reference L2-normalises the output and scores with a temperature; this package's head is a
   plain tied dot product, so a final LayerNorm bounds the output scale instead.
-- Sizes follow SPEC §6 (d = 64, 2 layers, 2 heads, so per-head attention and value width 32)
+- Sizes follow the other backbones (d = 64, 2 layers, 2 heads, so per-head attention and value width 32)
   rather than the paper's larger production settings; dropout 0.5 on the input and before f2, as
   the other backbones on sparse Amazon data (the reference's MovieLens configs use 0.2), no dropout
   on the pointwise attention weights (reference: 0).

@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class PreparedDataset:
-    """Leave-one-out view of the filtered sequences (SPEC §2).
+    """Leave-one-out view of the filtered sequences.
 
     ``items[offsets[u]:offsets[u+1]]`` is user u's full sequence; its last item is the test
     target, the one before it the validation target, the rest is the training part.

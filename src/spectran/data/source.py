@@ -1,4 +1,4 @@
-"""Read interaction data into per-user item sequences plus item records (SPEC §2).
+"""Read interaction data into per-user item sequences plus item records.
 
 Two layouts are accepted:
 

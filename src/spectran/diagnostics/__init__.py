@@ -1,1 +1,1 @@
-"""Diagnostics: singular-value spectra, effective rank, attention mass, dimension sensitivity (SPEC §9)."""
+"""Diagnostics: singular-value spectra, effective rank, attention mass, dimension sensitivity."""

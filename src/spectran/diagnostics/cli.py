@@ -1,4 +1,4 @@
-"""``spectran spectrum``: spectra, effective/stable ranks and SpecTran's attention mass (SPEC §9).
+"""``spectran spectrum``: spectra, effective/stable ranks and SpecTran's attention mass.
 
 Writes ``FILE.png`` (one panel per dataset, one curve per report row, E dashed), ``FILE.csv``
 (every curve: dataset, row, index, σ/σ₁ mean and std over seeds), ``FILE.md`` (the rank table,

@@ -1,4 +1,4 @@
-"""Singular-value spectra of item-embedding matrices: the *dimension collapse* picture (SPEC §9).
+"""Singular-value spectra of item-embedding matrices: the *dimension collapse* picture.
 
 - :func:`singular_values`: σ of an (N, w) matrix in float64, descending, divided by σ₁.
 - :func:`effective_rank`: Roy & Vetterli (2007), exp(H(p)) with p = σ / Σσ (0·log 0 = 0). It is d

@@ -37,7 +37,7 @@ class AlphaFuseSettings:
     id_init: Literal["normal", "zeros"] = "normal"  # initial ID embeddings (AlphaFuse uses both)
     id_std: float = 0.02  # std of the normal initialisation
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) (whitened, unit variance) or U ("none")
-    scale: float = 0.1  # extra factor on the whitened coordinates (0.3 and 0.5 collapsed after epoch 1 on office)
+    scale: float = 0.1  # extra factor on the whitened coordinates (docs/methods/alphafuse.md)
     center: bool = True  # centre E before the SVD
 
 

@@ -1,4 +1,7 @@
-"""``id``: a plain learnable ID table, the unmodified backbone (no semantic information)."""
+"""``id``: a plain learnable ID table, the unmodified backbone (no semantic information).
+
+Paper, deviations and measurements: docs/methods/id.md.
+"""
 
 from __future__ import annotations
 

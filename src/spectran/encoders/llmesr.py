@@ -22,6 +22,8 @@ authors embed an LLM-written user prompt) and, because the item-encoder hook onl
 batch, among the other users *of the batch* rather than among all users; the teacher is the
 batch's own representations of those users (the authors run the model on their sequences in
 the same step, also detached). (4) Trained with this project's full-softmax loss, not BCE.
+
+Paper, deviations and measurements: docs/methods/llmesr.md.
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@ item's text embedding E_i goes through a stack of Linear + GELU layers to the SR
 and the result is the item embedding at the input and in the tied output scoring.
 
 Deviations: MoRec proper uses no ID embedding and fine-tunes the text encoder end to end; here E
-is frozen (SPEC §4) and the adapter output is summed with a learnable ID table by default
+is frozen and the adapter output is summed with a learnable ID table by default
 (``fusion: sum``; ``fusion: none`` is the pure-modality MoRec). MoRec tunes the depth of the
 dense layers; its exact frozen-encoder MLP width is not stated in the paper that we could check,
 so the defaults (2 layers, hidden 256) are this project's choice.
+
+Paper, deviations and measurements: docs/methods/mlp.md.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ Deviations: no pre-training stage (UniSRec pre-trains the adapter and the backbo
 domains with sequence-item and sequence-sequence contrastive losses, then fine-tunes); here the
 adapter is trained from scratch on the target data only, as SR comparisons usually re-implement
 it. The loss is this project's full softmax, not UniSRec's temperature-scaled cosine softmax.
+
+Paper, deviations and measurements: docs/methods/moe.md.
 """
 
 from __future__ import annotations

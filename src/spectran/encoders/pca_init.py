@@ -40,7 +40,7 @@ class PcaInitSettings:
     select: Literal["variance", "uniform", "random"] = "variance"  # which d components / dims
     weighting: Weighting = "sigma"  # g(sigma_bar) for source=pca: sigma_bar (PCA) or "one" (whitened)
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none"), for source=pca
-    scale: float = 0.3  # see docs/results/svd_scale.md: 0.3 beat 0.1; >= 0.5 collapses for a while
+    scale: float = 0.3  # multiplies the unit-variance coordinates (docs/methods/svd_frozen.md)
     center: bool = True  # centre E (SVD and raw dims)
 
 

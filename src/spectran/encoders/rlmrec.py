@@ -20,6 +20,8 @@ an SR item table has no propagation, so a masked row would carry nothing to reco
 and the reconstruction is done from every batch item's ID embedding instead. The defaults
 beta = 0.1, t = 0.2 are in the range the paper searches; the value tuned per dataset in its
 released configs was not checked.
+
+Paper, deviations and measurements: docs/methods/rlmrec.md.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def fuse_without_id(fusion: Fusion, semantic: torch.Tensor) -> torch.Tensor:
 
 
 class ColdStartProjector(nn.Module):
-    """u_hat = (e - mean) V diag(1/sigma) * c for new items (SPEC §5 cold start), (M, D) -> (M, r)."""
+    """u_hat = (e - mean) V diag(1/sigma) * c for new items (cold start), (M, D) -> (M, r)."""
 
     def __init__(self, basis, rank: int, scale: float):
         super().__init__()

@@ -1,4 +1,4 @@
-"""``spectran``: the Spectral-Aware Transformer-based Adapter (SPEC §5).
+"""``spectran``: the Spectral-Aware Transformer-based Adapter.
 
 Follows Cui et al., "SpecTran: Spectral-Aware Transformer-based Adapter for LLM-Enhanced
 Sequential Recommendation" (SIGIR 2026, arXiv 2601.21986). From the SVD E - mu = U diag(sigma) V^T
@@ -12,19 +12,12 @@ Sequential Recommendation" (SIGIR 2026, arXiv 2601.21986). From the SVD E - mu =
 then E_s is fused with an ID table (sum by default). With the attention term off and beta fixed,
 E_s is exactly ``svd_frozen``'s table (same scaling, same code path).
 
-Deviations and choices the paper leaves open (each a setting): ``alpha`` scales the attention
-term (1/sqrt(r) by default, so that phi(S) with N(0, 1) queries/keys contributes O(1) per
-coordinate, the scale of A's top entry) and a learnable scalar ``gate`` starting at 0.1, so
-SpecTran starts close to the SVD truncation and the attention term is added as it helps (with
-gate 1 the random phi(S) mixes all r whitened components, noise tail included, into every
-coordinate: at scale 1, office, 3 seeds, 0.005 NDCG@10 below the small-gate variants). Trained on
-office (3 seeds) the gate went from 0.1 to 0.07 and the attention term is 13 % of E_s's RMS
-(docs/results/office_spectrum.md): it stays a small perturbation and SpecTran ties ``svd_frozen``
-(docs/results/office_table.md). beta is fixed by default, because a learnable A hurt in our office
-measurements (SPEC §5 "Measured so far"). ``scale`` (0.3) multiplies E_s exactly as in
-``svd_frozen``: on office (3 seeds) 0.3 beat 0.1 by 0.0045 NDCG@10, while from 0.5 on the large
-frozen rows make training collapse for an epoch or more (see svd_frozen's docstring and
-bench/scale_cliff.py).
+Choices the paper leaves open are settings: ``alpha`` scales the attention term (1/sqrt(r) by
+default, so that phi(S) with N(0, 1) queries/keys contributes O(1) per coordinate), a learnable
+scalar ``gate`` (0.1 at the start, so training starts close to the SVD truncation), beta fixed by
+default, and ``scale`` multiplying E_s as in ``svd_frozen``. Why each default, with the
+measurements: docs/methods/spectran.md.
+
 E_s is recomputed at every training step (one (N x r)(r x d) product) and cached in eval mode
 under ``no_grad``; the cache is keyed on every parameter's version counter and the mode, so an
 optimiser step, ``load_state_dict`` or ``train()`` invalidates it. Inference therefore costs
@@ -69,7 +62,7 @@ class SpecTranSettings:
     learn_shrink: bool = True  # lambda learnable (ablation: fixed)
     attn_scale: Literal["inv_sqrt_r", "one"] = "inv_sqrt_r"  # alpha, fixed factor on phi(S)
     gate_init: float = 0.1  # scalar gate on the attention term (initial value): starts near svd_frozen
-    learn_gate: bool = True  # gate learnable (0.1 -> 0.07 on office)
+    learn_gate: bool = True  # gate learnable
     position: bool = True  # spectral-position encoding A (ablation: off)
     order: int = 2  # M, polynomial order of g
     position_init: Literal["pca", "whiten"] = "pca"  # beta so that g(x) = x ("pca") or g = 1 ("whiten")
@@ -80,7 +73,7 @@ class SpecTranSettings:
     # x = rho / max rho, so a component is weighted by what it carries, not by its variance
     position_by: Literal["sigma", "signal"] = "sigma"
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
-    scale: float = 0.3  # see docs/results/svd_scale.md: 0.3 beat 0.1; >= 0.5 collapses for a while
+    scale: float = 0.3  # multiplies the unit-variance coordinates (docs/methods/svd_frozen.md)
     fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
     id_std: float = 0.02  # N(0, id_std) initialisation of the ID table
     center: bool = True  # centre E before the SVD
@@ -184,7 +177,7 @@ class SpecTran(nn.Module):
         return fuse_without_id(self.fusion, self.semantic(self.projector(semantic)))
 
     def spectral_attention(self) -> torch.Tensor | None:
-        """phi(S) (d, r) for the diagnostics (SPEC §9: attention mass on principal components), or None."""
+        """phi(S) (d, r) for the diagnostics (attention mass on principal components), or None."""
         return None if self.s.attention == "none" else self.attention_scores()
 
     def attention_summary(self) -> dict[str, float] | None:

@@ -1,18 +1,11 @@
 """``svd_frozen``: frozen truncated SVD coordinates of E, fused with a learnable ID table.
 
-The "SVD truncation" baseline of the SpecTran paper (Cui et al., SIGIR 2026, §4 of SPEC): the
-item table is ``U_hat[:, :d] * g(sigma_bar[:d])`` with U_hat = U * sqrt(N) and g fixed — sigma_bar
-(PCA-like, the default) or 1 (whitened) — frozen, plus an ID table (sum by default). Deviations:
-the paper does not state the scale of the truncated coordinates; we use unit-variance
-coordinates (``scaling``) times ``scale`` (default 0.3), the convention SpecTran uses too, so
-SpecTran with its attention term off and g fixed reproduces this table exactly. At scale 1 the
-frozen rows (RMS norm 2.6 on office) are ~16x the N(0, 0.02) ID rows: the first logits follow
-semantic similarity to the input items, the first epoch's loss is 12.9 (log N = 7.8), and in the
-second epoch the model learns to ignore the semantic part (validation NDCG@10 at random level; test
-0.030 vs 0.048 for ``id``). ``bench/scale_cliff.py`` finds the dip from an RMS row norm of about
-1.3 (office scale 0.5); at 0.3 there is none, and on office (3 seeds, ``sweeps/svd_scale.yaml``)
-0.3 beat 0.1 by 0.002-0.005 NDCG@10 for svd_frozen, pca_init and SpecTran. The whitened coordinates
-(g = 1) have 3x larger rows and collapse at 0.3 already, hence alphafuse keeps 0.1.
+The "SVD truncation" baseline of the SpecTran paper (Cui et al., SIGIR 2026): the item table is
+``U_hat[:, :d] * g(sigma_bar[:d])`` with U_hat = U * sqrt(N) and g fixed — sigma_bar (PCA-like, the
+default) or 1 (whitened) — frozen, plus an ID table (sum by default). The coordinates are
+unit-variance (``scaling``) times ``scale`` (default 0.3), the convention SpecTran uses too, so
+SpecTran with its attention term off and g fixed reproduces this table exactly. Why 0.3 (larger
+frozen rows make training collapse for an epoch or more): docs/methods/svd_frozen.md.
 """
 
 from __future__ import annotations
@@ -42,7 +35,7 @@ from spectran.encoders.spectral_coords import (
 class SvdFrozenSettings:
     weighting: Weighting = "sigma"  # g(sigma_bar) = sigma_bar (PCA-like) or "one" (whitened)
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) (unit-variance coordinates) or U ("none")
-    scale: float = 0.3  # see docs/results/svd_scale.md: 0.3 beat 0.1; >= 0.5 collapses for a while
+    scale: float = 0.3  # multiplies the unit-variance coordinates (docs/methods/svd_frozen.md)
     fusion: FusionKind = "sum"  # how the frozen table meets the ID table
     id_std: float = 0.02  # N(0, id_std) initialisation of the ID table
     center: bool = True  # centre E before the SVD

@@ -1,4 +1,4 @@
-"""Full-ranking metrics with pessimistic ties (SPEC §7).
+"""Full-ranking metrics with pessimistic ties.
 
 rank = 1 + #{items scored strictly higher than the target} + #{other items scored equal to it}.
 A model that gives every item the same score therefore ranks every target last.

@@ -1,1 +1,1 @@
-"""Sweeps over run grids, result tables with significance tests (SPEC §12: sweep, report)."""
+"""Sweeps over run grids, result tables with significance tests (``spectran sweep``, ``spectran report``)."""

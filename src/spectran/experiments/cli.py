@@ -1,12 +1,35 @@
-"""``spectran sweep`` and ``spectran report`` (SPEC §12); auto-registered by :mod:`spectran.cli`."""
+"""``spectran sweep`` and ``spectran report``; auto-registered by :mod:`spectran.cli`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spectran.errors import ConfigError
+from spectran.textable import format_table
+
+if TYPE_CHECKING:
+    from spectran.experiments.execute import Outcome
+
+_STATUS = {"ok": "finished", "done": "finished before", "busy": "running elsewhere", "failed": "FAILED"}
+
+
+def outcome_table(outcomes: list[Outcome]) -> str:
+    """One row per run: label, status, seconds, test NDCG@10 / Recall@10 (finished runs), folder."""
+    rows = []
+    for o in outcomes:
+        test: dict[str, float] = {}
+        metrics = o.run.folder / "metrics.json"
+        if o.status in ("ok", "done") and metrics.is_file():
+            test = json.loads(metrics.read_text(encoding="utf-8")).get("test", {})
+        cell = {m: f"{test[m]:.4f}" if m in test else "-" for m in ("ndcg@10", "recall@10")}
+        rows.append([o.run.label, _STATUS.get(o.status, o.status), f"{o.seconds:.0f}" if o.seconds else "-",
+                     cell["ndcg@10"], cell["recall@10"], o.run.folder])
+    return format_table(["run", "status", "s", "test NDCG@10", "test Recall@10", "folder"], rows,
+                        [False, False, True, True, True, False])
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -29,6 +52,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     outcomes = run_all(runs, args.out, workers=args.workers, progress=not args.no_progress,
                        rows=list(spec.rows) or None)
+    print(outcome_table(outcomes))
     print(summarise(outcomes))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 

@@ -1,4 +1,4 @@
-"""Sweep files: parse, expand into runs, validate every run before anything starts (SPEC §12).
+"""Sweep files: parse, expand into runs, validate every run before anything starts.
 
 A sweep file has three sections::
 

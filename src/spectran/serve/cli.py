@@ -1,4 +1,4 @@
-"""``spectran recommend``, ``spectran add-items`` and ``spectran export`` (SPEC §12)."""
+"""``spectran recommend``, ``spectran add-items`` and ``spectran export``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The texts are encoded with the run's own text encoder (``text.*`` of its config), mapped into the
 item space by the item encoder's ``embed_new_items(semantic)`` hook (for SpecTran: the spectral
-projection u = (e - mu) V Sigma^-1 of SPEC §5, ID part zero) and stored in
+projection u = (e - mu) V Sigma^-1 of docs/methods/spectran.md, ID part zero) and stored in
 ``<run>/new_items.safetensors`` (embeddings + ids + texts in the metadata, written atomically).
 :class:`spectran.serve.recommend.Recommender` appends them to the item table. A method without a
 text path (``id``) cannot embed an item it never saw: that is a clear error.

@@ -1,4 +1,4 @@
-"""Top-K recommendations from a trained run (SPEC §1 engineers, §12 ``spectran recommend``).
+"""Top-K recommendations from a trained run.
 
 A :class:`Recommender` loads a run once (its ``best`` checkpoint) and precomputes the item table;
 each query is then one backbone pass over the history and a top-K over the table, by chunks of

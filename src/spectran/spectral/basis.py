@@ -1,6 +1,6 @@
 """The SVD of the semantic matrix E, computed once from its D x D Gram matrix and cached next to E.
 
-SPEC §4/§5/§10: optionally centre E (default), then the thin SVD E - mu = U diag(sigma) V^T with
+Optionally centre E (default), then the thin SVD E - mu = U diag(sigma) V^T with
 sigma_1 >= sigma_2 >= ... . For catalogs of millions of items the SVD is obtained from the Gram
 matrix G = (E - mu)^T (E - mu) (D x D, float64) accumulated over row chunks, so at most one chunk
 of E is ever held in float64 (E may be a ``np.memmap``); ``eigh(G)`` gives sigma^2 and V, and
@@ -96,7 +96,7 @@ def compute_basis(E: Any, center: bool = True, chunk_rows: int = 65536, rel_tol:
 
 
 def project_new_items(basis: SpectralBasis, E_new: Any) -> torch.Tensor:
-    """Cold start (SPEC §5): U-coordinates u = (e - mean) V diag(1/sigma) of new rows, (M, r)."""
+    """Cold start: U-coordinates u = (e - mean) V diag(1/sigma) of new rows, (M, r)."""
     X = torch.as_tensor(np.asarray(E_new), dtype=torch.float64)
     if X.ndim != 2 or X.shape[1] != basis.V.shape[0]:
         raise DataError(f"new item embeddings: expected shape (M, {basis.V.shape[0]}), got {tuple(X.shape)}")
@@ -157,7 +157,7 @@ def load_or_compute_basis_at(E: Any, embedding_file: str | Path, center: bool = 
 
 
 def load_or_compute_basis(E: Any, ds: Any, text_settings: Any, center: bool = True) -> SpectralBasis:
-    """The basis of the dataset's semantic matrix E, cached next to E's .npy (SPEC §4)."""
+    """The basis of the dataset's semantic matrix E, cached next to E's .npy."""
     from spectran.text.api import embedding_path
 
     return load_or_compute_basis_at(E, embedding_path(ds, text_settings), center)

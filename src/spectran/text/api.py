@@ -1,4 +1,4 @@
-"""Semantic item embeddings E (N, D) for a prepared dataset: render, encode, cache, load (SPEC §3).
+"""Semantic item embeddings E (N, D) for a prepared dataset: render, encode, cache, load.
 
 >>> from spectran.data.prepare import prepare
 >>> from spectran.settings import DataSettings

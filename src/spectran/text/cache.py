@@ -1,4 +1,4 @@
-"""The embedding cache: ``<slug>.npy`` plus a JSON sidecar ``<slug>.json`` (SPEC §3, §11).
+"""The embedding cache: ``<slug>.npy`` plus a JSON sidecar ``<slug>.json``.
 
 The sidecar holds the *identity* of the matrix (encoder name and version, template, pooling,
 normalisation, compute dtype, token limit, item count, sha256 of the rendered texts in item

@@ -1,4 +1,4 @@
-"""``spectran encode``: encode a dataset's item texts once and cache E (SPEC §12).
+"""``spectran encode``: encode a dataset's item texts once and cache E.
 
     spectran encode --dataset office [--encoder minilm|mpnet|fake|st:PATH|hf:PATH|npy:FILE]
                     [--set text.normalize=true] [--set train.threads=1] [--refresh] [--no-progress]

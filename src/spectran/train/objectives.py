@@ -1,4 +1,4 @@
-"""How a backbone is trained and queried: causal next-item or masked-item (SPEC §6).
+"""How a backbone is trained and queried: causal next-item or masked-item.
 
 An objective turns a batch of right-padded training sequences into (inputs, targets) where
 ``targets`` holds the item to predict at each position (0 = no target), and turns evaluation

@@ -1,4 +1,4 @@
-"""Sampled softmax with logQ correction, for catalogs too large for a full softmax (SPEC §7, §10).
+"""Sampled softmax with logQ correction, for catalogs too large for a full softmax.
 
 Follows the sampled softmax of Jean et al. (ACL 2015) with the logQ correction of Bengio &
 Senécal (2008) as used for in-batch negatives by Yi et al. (RecSys 2019, "Sampling-bias-corrected
