@@ -76,7 +76,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from spectran.api import train
-    from spectran.train.distributed import is_main_process
+    from spectran.distributed import is_main_process
 
     s = settings_from_args(args)
     if args.no_progress:
