@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from spectran.backbones.registry import backbone_names
+from spectran.encoders.registry import method_names
 from spectran.errors import ConfigError, SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 
@@ -32,9 +34,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                                     "method, train, eval)")
     p.add_argument("--dataset", help="staged dataset name, a dataset folder, or 'synthetic'")
     p.add_argument("--data-dir", help="root folder of staged datasets (else $SPECTRAN_DATA, else ../shared/data)")
-    p.add_argument("--backbone", help="sasrec | bert4rec | hstu | gru4rec")
-    p.add_argument("--method", help="item encoder: id, mlp, moe, whiten_mlp, rlmrec, llmesr, pca_init, "
-                                    "svd_frozen, alphafuse, spectran")
+    p.add_argument("--backbone", help=" | ".join(backbone_names()))
+    p.add_argument("--method", help=f"method (item encoder): {', '.join(method_names())}")
     p.add_argument("--encoder", help="text encoder: minilm | mpnet | fake | st:PATH | hf:PATH | npy:FILE")
     p.add_argument("--dim", type=int, help="SR embedding dimension d")
     p.add_argument("--seed", type=int)

@@ -3,8 +3,12 @@ for a backbone defined elsewhere (docs/extending.md)."""
 
 from __future__ import annotations
 
-from spectran.backbones.base import BackboneSpec
+from typing import TYPE_CHECKING
+
 from spectran.registry import LazyRegistry
+
+if TYPE_CHECKING:  # the CLI lists the names without importing torch
+    from spectran.backbones.base import BackboneSpec
 
 BACKBONES: LazyRegistry[BackboneSpec] = LazyRegistry("backbone", {
     "sasrec": "spectran.backbones.sasrec",

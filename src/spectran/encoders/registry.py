@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
-from spectran.encoders.base import MethodSpec
+from typing import TYPE_CHECKING
+
 from spectran.registry import LazyRegistry
+
+if TYPE_CHECKING:  # the CLI lists the names without importing torch
+    from spectran.encoders.base import MethodSpec
 
 METHODS: LazyRegistry[MethodSpec] = LazyRegistry("method", {
     "id": "spectran.encoders.id_table",
