@@ -28,7 +28,7 @@ from __future__ import annotations
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,13 +36,16 @@ from torch import nn
 from spectran.errors import ConfigError
 from spectran.objectives import TrainBatch
 
+if TYPE_CHECKING:  # the basis module also holds its cache (I/O); encoders only read the type
+    from spectran.spectral.basis import SpectralBasis
+
 
 @dataclass
 class ItemContext:
     num_items: int  # N
     dim: int  # d, the SR embedding dimension
     semantic: torch.Tensor | None  # (N, D) frozen semantic embeddings E, float32
-    basis: Any  # spectran.spectral.basis.SpectralBasis or None
+    basis: SpectralBasis | None  # the SVD of E (methods with needs_basis), else None
     train_counts: torch.Tensor  # (N,) training interactions per item
     seed: int = 0
 
