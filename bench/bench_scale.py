@@ -103,10 +103,10 @@ def main() -> None:
     from spectran.encoders.registry import method_spec
     from spectran.eval.evaluate import rank_targets
     from spectran.model import SeqRecModel
+    from spectran.objectives import CausalObjective
     from spectran.settings import resolve
     from spectran.spectral.basis import compute_basis
     from spectran.train.loop import Trainer
-    from spectran.train.objectives import CausalObjective
     from spectran.train.sampled import SampledSoftmax
 
     rows = []

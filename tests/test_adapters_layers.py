@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from spectran.encoders.adapter_layers import mlp_stack
+from spectran.encoders.alignment import cosine_distance, cosine_infonce, distillation_mse
 from spectran.errors import ConfigError
-from spectran.train.alignment import cosine_distance, cosine_infonce, distillation_mse
 
 
 def test_mlp_stack_shapes_and_layer_count():

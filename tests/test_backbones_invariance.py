@@ -13,11 +13,17 @@ from spectran.backbones.registry import backbone_names, backbone_spec
 from spectran.encoders.id_table import IdTable
 from spectran.eval.evaluate import user_representations
 from spectran.model import SeqRecModel
-from spectran.train.objectives import CausalObjective, MaskedObjective
 
 DIM, MAX_LEN, N = 16, 12, 30
 BACKBONES = backbone_names()
-CAUSAL = [b for b in BACKBONES if backbone_spec(b).objective == "causal"]
+
+
+def default_objective(name: str):
+    spec = backbone_spec(name)
+    return spec.objective(spec.settings(), N)
+
+
+CAUSAL = [b for b in BACKBONES if not default_objective(b).mask_token]
 
 
 def make_backbone(name: str) -> torch.nn.Module:
@@ -93,9 +99,9 @@ def test_bert4rec_is_bidirectional():
 
 def full_model(name: str) -> tuple[SeqRecModel, object]:
     bb = make_backbone(name)
-    masked = backbone_spec(name).objective == "masked"
-    model = SeqRecModel(IdTable(N, DIM), [bb], N, DIM, masked=masked).eval()
-    objective = MaskedObjective(model.mask_id) if masked else CausalObjective()
+    objective = default_objective(name)
+    model = SeqRecModel(IdTable(N, DIM), [bb], N, DIM, masked=objective.mask_token).eval()
+    assert not objective.mask_token or objective.mask_id == model.mask_id
     return model, objective
 
 

@@ -8,7 +8,7 @@ import torch
 from conftest import tiny_settings
 from spectran.eval.evaluate import rank_targets, user_representations
 from spectran.experiment import build_experiment
-from spectran.train.objectives import MaskedObjective
+from spectran.objectives import MaskedObjective
 
 MASK = 31  # N + 1 for N = 30
 

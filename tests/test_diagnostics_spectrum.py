@@ -11,6 +11,7 @@ import torch
 
 from spectran.diagnostics.dims import dimension_points
 from spectran.diagnostics.spectrum import attention_mass, effective_rank, run_spectra, singular_values, stable_rank
+from spectran.encoders.base import ItemEncoder
 from spectran.errors import SpectranError
 from spectran.experiments.collect import assign_variants, find_runs
 
@@ -55,14 +56,23 @@ def test_float32_input_is_analysed_in_float64_and_bad_input_refused():
         singular_values(np.zeros((3, 2)))
 
 
-class FakeSpectralEncoder:
+class FakeSpectralEncoder(ItemEncoder):
     """Stands in for SpecTran's encoder: |phi(S)| of shape (d, r)."""
 
     def __init__(self, weights: torch.Tensor):
+        super().__init__()
         self.weights = weights
+
+    def forward(self) -> torch.Tensor:
+        return self.weights.T
 
     def spectral_attention(self) -> torch.Tensor:
         return self.weights
+
+
+class PlainEncoder(ItemEncoder):
+    def forward(self) -> torch.Tensor:
+        return torch.zeros(3, 2)
 
 
 def test_attention_mass_principal_share():
@@ -71,7 +81,7 @@ def test_attention_mass_principal_share():
     mass, share = attention_mass(FakeSpectralEncoder(w))
     np.testing.assert_allclose(mass, [3 / 8, 1 / 8, 0, 2 / 8, 2 / 8])
     assert share == pytest.approx(0.5)
-    assert attention_mass(object()) is None  # an encoder without spectral attention
+    assert attention_mass(PlainEncoder()) is None  # an encoder without spectral attention (the base's None)
 
 
 def test_attention_plot_from_fake_masses(tmp_path: Path):

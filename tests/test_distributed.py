@@ -48,7 +48,7 @@ def test_two_processes_match_one_process(tmp_path):
 
 def test_sharded_ranks_cover_every_user_once(tmp_path):
     """gather_rows inverts local_rows for any world size (no process group needed for rows)."""
-    from spectran.train.distributed import DistInfo, local_rows
+    from spectran.distributed import DistInfo, local_rows
 
     n = 11
     for world in (1, 2, 3, 4):

@@ -88,17 +88,6 @@ def test_filters(tmp_path: Path):
         apply_filters(runs, ["seed"])
 
 
-def test_skip_unavailable_drops_planned_but_missing_methods(tmp_path: Path, monkeypatch):
-    import spectran.encoders.registry as registry
-
-    real = registry.method_names
-    monkeypatch.setattr(registry, "method_names",
-                        lambda available_only=True: [n for n in real(available_only)
-                                                     if not (available_only and n == "mlp")])
-    spec = parse_sweep(sweep(rows={"id": {"model.method": "id"}, "mlp": {"model.method": "mlp"}}))
-    assert {r.label for r in expand(spec, tmp_path, skip_unavailable=True)} == {"id"}
-
-
 def test_failures_are_collected_and_the_rest_runs(tmp_path: Path):
     spec = parse_sweep(sweep({"train.seed": [0]}, {"id": {"model.method": "id"},
                                                     "missing": {"model.method": "id",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectran.eval.metrics import metrics_from_ranks, ndcg_at, pessimistic_ranks
+from spectran.eval.metrics import metrics_from_ranks, ndcg, pessimistic_ranks
 
 
 def brute_force_rank(scores: np.ndarray, target: int) -> int:
@@ -35,7 +35,9 @@ def test_metrics_match_reference_formulas():
     m = metrics_from_ranks(ranks, [5, 10, 20])
     for k in (5, 10, 20):
         assert m[f"recall@{k}"] == pytest.approx(np.mean(ranks <= k))
-        assert m[f"ndcg@{k}"] == pytest.approx(np.mean([ndcg_at(int(r), k) for r in ranks]))
+        reference = [1 / math.log2(r + 1) if r <= k else 0.0 for r in ranks]
+        assert m[f"ndcg@{k}"] == pytest.approx(np.mean(reference))
+        assert ndcg(ranks, k).tolist() == pytest.approx(reference)
         assert m[f"mrr@{k}"] == pytest.approx(np.mean([1 / r if r <= k else 0 for r in ranks]))
 
 

@@ -8,7 +8,7 @@ from spectran.backbones.sasrec import SASRec, SASRecSettings
 from spectran.encoders.id_table import IdTable
 from spectran.eval.evaluate import user_representations
 from spectran.model import SeqRecModel
-from spectran.train.objectives import CausalObjective
+from spectran.objectives import CausalObjective
 
 
 def make_model(num_items=30, dim=16, max_len=12):

@@ -100,7 +100,7 @@ def test_recommend_matches_a_full_scoring(spectran_run):
 
 def test_added_items_are_recommendable(spectran_run, tmp_path):
     from spectran.data.prepare import prepare
-    from spectran.serve.new_items import add_items
+    from spectran.serve.add_items import add_items
     from spectran.text.encoders import load_encoder
 
     before = Recommender.from_run(spectran_run)
@@ -135,7 +135,7 @@ def test_add_items_to_an_id_run_is_a_clear_error(tmp_path, capsys):
     assert len(err) == 1 and "method 'id'" in err[0] and "cannot embed new items" in err[0]
     assert not (out / "new_items.safetensors").exists()
     with pytest.raises(ConfigError):
-        from spectran.serve.new_items import add_items
+        from spectran.serve.add_items import add_items
 
         add_items(out, new)
 
@@ -164,7 +164,7 @@ def test_recommend_cli_prints_k_rows(spectran_run, capsys):
 
 def test_masked_backbone_keeps_its_mask_token_after_items_are_added(tmp_path):
     """BERT4Rec queries end with [MASK], whose row moves when items are appended to the table."""
-    from spectran.serve.new_items import add_items
+    from spectran.serve.add_items import add_items
 
     out = tmp_path / "bert"
     train(tiny_settings(model={"method": "spectran", "backbone": "bert4rec"}), out)

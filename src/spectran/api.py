@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import yaml
 
+from spectran import distributed
+from spectran.distributed import SINGLE, DistInfo
 from spectran.errors import ConfigError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
@@ -33,9 +35,7 @@ from spectran.experiment import Experiment, build_experiment, describe_protocol
 from spectran.io import write_json, write_npy, write_text
 from spectran.runlock import run_lock
 from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
-from spectran.train import distributed
 from spectran.train.checkpoint import load_checkpoint
-from spectran.train.distributed import SINGLE, DistInfo
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
 from spectran.train.sinks import Sink, make_sinks

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from spectran.backbones.registry import backbone_names
+from spectran.encoders.registry import method_names
 from spectran.errors import ConfigError, SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 from spectran.textable import metrics_table
@@ -39,9 +41,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                                      "path, or 'synthetic'")
     p.add_argument("--data-dir", help="root folder of staged datasets (else $SPECTRAN_DATA, else "
                                       "$XDG_DATA_HOME/spectran/data, i.e. ~/.local/share/spectran/data)")
-    p.add_argument("--backbone", help="sasrec | bert4rec | hstu | gru4rec")
-    p.add_argument("--method", help="item encoder: id, mlp, moe, whiten_mlp, rlmrec, llmesr, pca_init, "
-                                    "svd_frozen, alphafuse, spectran")
+    p.add_argument("--backbone", help=" | ".join(backbone_names()))
+    p.add_argument("--method", help=f"method (item encoder): {', '.join(method_names())}")
     p.add_argument("--encoder", help="text encoder: minilm | mpnet | fake | st:PATH | hf:PATH | npy:FILE")
     p.add_argument("--dim", type=int, help="SR embedding dimension d")
     p.add_argument("--seed", type=int)
@@ -83,7 +84,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from spectran.api import train
-    from spectran.train.distributed import is_main_process
+    from spectran.distributed import is_main_process
 
     s = settings_from_args(args)
     if args.no_progress:

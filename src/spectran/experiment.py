@@ -21,8 +21,8 @@ from spectran.encoders.fusion import Fusion
 from spectran.encoders.registry import method_spec
 from spectran.errors import ConfigError
 from spectran.model import SeqRecModel
+from spectran.objectives import Objective
 from spectran.settings import RunSettings
-from spectran.train.objectives import CausalObjective, MaskedObjective, Objective
 
 
 @dataclass
@@ -71,7 +71,7 @@ def item_context(s: RunSettings, ds: PreparedDataset, needs_text: bool, needs_ba
         if needs_basis:
             from spectran.spectral.basis import load_or_compute_basis
 
-            basis = load_or_compute_basis(E, ds, s.text, center=bool(getattr(s.method, "center", True)))
+            basis = load_or_compute_basis(E, ds, s.text, center=method_spec(s.model.method).center_basis(s.method))
     counts = torch.from_numpy(ds.train_item_counts())
     pairs = torch.from_numpy(ds.train_transitions()) if needs_basis else None
     return ItemContext(ds.num_items, s.model.dim, semantic, basis, counts, s.train.seed, pairs)
@@ -97,14 +97,9 @@ def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Exp
     encoder = mspec.build(s.method, ctx)
     if s.model.unseen_ids == "zero":
         zero_unseen_ids(encoder, ctx.train_counts == 0, s.model.method)
-    views = int(getattr(encoder, "num_views", 1))
-    backbones = [bspec.build(s.backbone, s.model.dim, s.data.max_len) for _ in range(views)]
-    masked = bspec.objective == "masked"
-    model = SeqRecModel(encoder, backbones, ds.num_items, s.model.dim, masked=masked)
-    objective: Objective = CausalObjective()
-    if masked:
-        kw = {k: float(getattr(s.backbone, k)) for k in ("mask_ratio", "last_ratio") if hasattr(s.backbone, k)}
-        objective = MaskedObjective(model.mask_id, **kw)
+    backbones = [bspec.build(s.backbone, s.model.dim, s.data.max_len) for _ in range(encoder.num_views)]
+    objective = bspec.objective(s.backbone, ds.num_items)
+    model = SeqRecModel(encoder, backbones, ds.num_items, s.model.dim, masked=objective.mask_token)
     device = pick_device(s.train.device)
     return Experiment(s, ds, model.to(device), objective, ctx, device)
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spectran.backbones.base import Backbone
+from spectran.encoders.base import ItemEncoder
+
 
 class SeqRecModel(nn.Module):
-    def __init__(self, item_encoder: nn.Module, backbones: list[nn.Module], num_items: int, dim: int,
+    def __init__(self, item_encoder: ItemEncoder, backbones: list[Backbone], num_items: int, dim: int,
                  masked: bool = False):
         super().__init__()
         self.item_encoder = item_encoder
         self.backbones = nn.ModuleList(backbones)
         self.num_items, self.dim = num_items, dim
-        self.num_views = int(getattr(item_encoder, "num_views", 1))
+        self.num_views = item_encoder.num_views
         if len(backbones) != self.num_views:
             raise ValueError(f"{self.num_views} views need {self.num_views} backbones, got {len(backbones)}")
         width = self.num_views * dim

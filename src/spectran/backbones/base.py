@@ -1,39 +1,52 @@
-"""The backbone protocol: a sequence encoder over item-embedding sequences.
+"""The backbone seam: a sequence encoder over item-embedding sequences, and its registry entry.
 
-A backbone is a pure ``nn.Module``: ``forward(x, valid)`` maps item embeddings ``x (B, L, d)``
-and the mask of real positions ``valid (B, L)`` (True = item, False = padding; sequences are
-right-padded) to hidden states ``(B, L, d)``. It never sees item ids or the item encoder.
+A backbone is a :class:`Backbone`, a pure ``nn.Module``: ``forward(x, valid)`` maps item
+embeddings ``x (B, L, d)`` and the mask of real positions ``valid (B, L)`` (True = item, False =
+padding; sequences are right-padded) to hidden states ``(B, L, d)``. It never sees item ids or
+the item encoder.
 
-``objective`` says how it is trained and queried:
-
-- ``causal``: position t predicts item t + 1; the user representation is the hidden state at
-  the last real position (SASRec, HSTU, GRU4Rec).
-- ``masked``: masked-item prediction with a ``[MASK]`` token; at inference a ``[MASK]`` is
-  appended after the last item and its hidden state is the user representation (BERT4Rec).
+Its :class:`BackboneSpec` says how it is built and how it is trained and queried:
+``objective(settings, num_items)`` returns the :class:`spectran.objectives.Objective`, by default
+:func:`causal` (position t predicts item t + 1; the user representation is the hidden state at
+the last real position: SASRec, HSTU, GRU4Rec). BERT4Rec's builds a masked-item objective (a
+``[MASK]`` token; at inference a ``[MASK]`` is appended after the last item and its hidden state
+is the user representation).
 """
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
-Objective = Literal["causal", "masked"]
+from spectran.objectives import CausalObjective, Objective
 
 
-class Backbone(Protocol):
-    def __call__(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor: ...
+class Backbone(nn.Module, metaclass=ABCMeta):
+    """Base of every backbone."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """x (B, L, d) item embeddings, valid (B, L) -> hidden states (B, L, d)."""
+
+
+def causal(settings: Any, num_items: int) -> Objective:
+    """Next-item prediction at every position (the default objective)."""
+    return CausalObjective()
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
+    """Registry entry of a backbone."""
+
     name: str
-    settings: type
-    build: Callable[[Any, int, int], nn.Module]  # (settings, dim, max_len) -> module
-    objective: Objective = "causal"
+    settings: type  # typed settings dataclass with the paper's defaults
+    build: Callable[[Any, int, int], Backbone]  # (settings, dim, max_len) -> module
+    objective: Callable[[Any, int], Objective] = causal  # (settings, num_items N) -> how it is trained
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -5,7 +5,7 @@ positions, LayerNorm + dropout on the input, post-LN blocks (the SASRec blocks o
 without a causal mask, with a key-padding mask instead), and the output transform of the paper's
 prediction head (Linear -> GELU -> LayerNorm) applied to every position before the tied
 dot-product head. Training and querying live in
-:class:`spectran.train.objectives.MaskedObjective`: each real item is replaced by ``[MASK]`` with
+:class:`spectran.objectives.MaskedObjective`: each real item is replaced by ``[MASK]`` with
 probability ``mask_ratio``; for a fraction ``last_ratio`` of sequences only the last item is
 masked (the paper's extra "mask the last item" samples); at inference a
 ``[MASK]`` is appended after the history and its hidden state is the user representation.
@@ -32,8 +32,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spectran.backbones.base import BackboneSpec, init_weights
+from spectran.backbones.base import Backbone, BackboneSpec, init_weights
 from spectran.backbones.sasrec import TransformerBlock
+from spectran.objectives import MaskedObjective
 
 
 @dataclass
@@ -48,7 +49,7 @@ class BERT4RecSettings:
     last_ratio: float = 0.5  # fraction of sequences in which only the last item is masked (see docstring)
 
 
-class BERT4Rec(nn.Module):
+class BERT4Rec(Backbone):
     def __init__(self, s: BERT4RecSettings, dim: int, max_len: int):
         super().__init__()
         if not 0.0 < s.mask_ratio < 1.0 or not 0.0 <= s.last_ratio <= 1.0:
@@ -77,5 +78,9 @@ class BERT4Rec(nn.Module):
         return self.head(h)  # (B, L, d)
 
 
-SPEC = BackboneSpec("bert4rec", BERT4RecSettings, BERT4Rec,
-                    objective="masked")
+def masked_objective(s: BERT4RecSettings, num_items: int) -> MaskedObjective:
+    """Masked-item prediction with the [MASK] token id N + 1."""
+    return MaskedObjective(num_items + 1, s.mask_ratio, s.last_ratio)
+
+
+SPEC = BackboneSpec("bert4rec", BERT4RecSettings, BERT4Rec, objective=masked_objective)

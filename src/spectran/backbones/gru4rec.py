@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spectran.backbones.base import BackboneSpec
+from spectran.backbones.base import Backbone, BackboneSpec
 
 
 @dataclass
@@ -33,7 +33,7 @@ class GRU4RecSettings:
     dropout: float = 0.3  # on the input item embeddings (RecBole's default)
 
 
-class GRU4Rec(nn.Module):
+class GRU4Rec(Backbone):
     def __init__(self, s: GRU4RecSettings, dim: int, max_len: int):
         super().__init__()
         hidden = s.hidden or dim
@@ -51,5 +51,4 @@ class GRU4Rec(nn.Module):
         return self.dense(out)  # (B, L, d)
 
 
-SPEC = BackboneSpec("gru4rec", GRU4RecSettings, GRU4Rec,
-                    objective="causal")
+SPEC = BackboneSpec("gru4rec", GRU4RecSettings, GRU4Rec)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectran.backbones.base import BackboneSpec, init_weights
+from spectran.backbones.base import Backbone, BackboneSpec, init_weights
 
 
 @dataclass
@@ -89,7 +89,7 @@ class HSTULayer(nn.Module):
         return x + self.f2(self.drop(self.norm_attn(y) * u))
 
 
-class HSTU(nn.Module):
+class HSTU(Backbone):
     def __init__(self, s: HSTUSettings, dim: int, max_len: int):
         super().__init__()
         if dim % s.heads and not (s.qk_dim and s.v_dim):
@@ -116,4 +116,4 @@ class HSTU(nn.Module):
         return self.norm_out(h)  # (B, L, d)
 
 
-SPEC = BackboneSpec("hstu", HSTUSettings, HSTU, objective="causal")
+SPEC = BackboneSpec("hstu", HSTUSettings, HSTU)

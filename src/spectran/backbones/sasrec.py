@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectran.backbones.base import BackboneSpec, init_weights
+from spectran.backbones.base import Backbone, BackboneSpec, init_weights
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Packing:
             low, width = width, width * 2
 
 
-class SASRec(nn.Module):
+class SASRec(Backbone):
     def __init__(self, s: SASRecSettings, dim: int, max_len: int):
         super().__init__()
         self.position = nn.Embedding(max_len + 1, dim)  # +1: room for a BERT4Rec-style [MASK]
@@ -128,5 +128,4 @@ class SASRec(nn.Module):
         return h  # (B, L, d), zeros at padding
 
 
-SPEC = BackboneSpec("sasrec", SASRecSettings, SASRec,
-                    objective="causal")
+SPEC = BackboneSpec("sasrec", SASRecSettings, SASRec)

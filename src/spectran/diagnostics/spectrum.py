@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from spectran.errors import SpectranError
 from spectran.experiments.collect import RunRecord
+
+if TYPE_CHECKING:  # the CLI imports this module to register its command; torch loads on use
+    from spectran.encoders.base import ItemEncoder
 
 
 def singular_values(matrix: Any, center: bool = False) -> np.ndarray:
@@ -123,22 +126,10 @@ class AttentionMass:
     summaries: list[dict[str, float]] = field(default_factory=list)  # per seed: attention_summary()
 
 
-ATTENTION_METHODS = ("spectral_attention", "attention_scores")  # names of φ(S) (d, r) on the encoder
-
-
-def attention_mass(encoder: Any) -> tuple[np.ndarray, float] | None:
-    """(mass per component (r,), share on the top-d) of the encoder's φ(S), or None without one.
-
-    φ(S) comes from ``spectral_attention()`` (the diagnostics contract) or ``attention_scores()``
-    (the name SpecTran's encoder uses); either returns a (d, r) tensor, or None when off.
-    """
-    fn = next((getattr(encoder, n) for n in ATTENTION_METHODS if callable(getattr(encoder, n, None))), None)
-    if fn is None:
-        return None
-    import torch
-
-    with torch.no_grad():
-        scores = fn()
+def attention_mass(encoder: ItemEncoder) -> tuple[np.ndarray, float] | None:
+    """(mass per component (r,), share on the top-d) of the encoder's ``spectral_attention()``
+    (a (d, r) tensor: SpecTran's φ(S)), or None for an encoder without one."""
+    scores = encoder.spectral_attention()
     if scores is None:
         return None
     weights = np.abs(scores.detach().double().cpu().numpy())  # (d, r)
@@ -163,7 +154,7 @@ def attention_masses(records: list[RunRecord], method: str = "spectran") -> list
         encoder = load_run(r.folder).model.item_encoder
         result = attention_mass(encoder)
         if result is not None:
-            summary = encoder.attention_summary() if callable(getattr(encoder, "attention_summary", None)) else None
+            summary = encoder.attention_summary()
             groups[(r.dataset, r.row)].append((*result, int(r.config.get("model.dim", 0)), summary))
     out = []
     for (dataset, row), items in groups.items():

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from spectran.encoders.base import ItemEncoder
 from spectran.encoders.fusion import Fusion
 from spectran.encoders.spectral_coords import fuse_without_id
 from spectran.errors import ConfigError
@@ -56,14 +57,12 @@ def mlp_stack(in_dim: int, hidden: int, out_dim: int, layers: int, act: Activati
     return nn.Sequential(*mods)
 
 
-class SemanticAdapter(nn.Module):
+class SemanticAdapter(ItemEncoder):
     """Item table = Fusion(adapter(E)) with E (N, D) frozen (a non-persistent buffer: it is data,
     rebuilt from the embedding cache with the run, so checkpoints stay small).
 
     ``input_dropout`` drops entries of E before the adapter during training (UniSRec's 0.2).
     """
-
-    num_views = 1
 
     def __init__(self, semantic: torch.Tensor, adapter: nn.Module, fusion: Fusion, input_dropout: float = 0.0):
         super().__init__()

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from spectran.encoders.base import ItemContext, MethodSpec
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec
 from spectran.encoders.spectral_coords import (
     ColdStartProjector,
     Scaling,
@@ -41,9 +41,7 @@ class AlphaFuseSettings:
     center: bool = True  # centre E before the SVD
 
 
-class AlphaFuse(nn.Module):
-    num_views = 1
-
+class AlphaFuse(ItemEncoder):
     def __init__(self, frozen: torch.Tensor, null_dim: int, s: AlphaFuseSettings, projector: ColdStartProjector):
         super().__init__()
         self.s, self.null_dim = s, null_dim
@@ -80,4 +78,4 @@ def build(s: AlphaFuseSettings, ctx: ItemContext) -> AlphaFuse:
     return AlphaFuse(frozen, null_dim, s, projector)
 
 
-SPEC = MethodSpec("alphafuse", AlphaFuseSettings, build, family="svd", needs_text=True, needs_basis=True)
+SPEC = MethodSpec("alphafuse", AlphaFuseSettings, build, needs_text=True, needs_basis=True)

@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from spectran.encoders.base import ItemContext, MethodSpec, init_table
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec, init_table
 
 
 @dataclass
@@ -18,9 +17,7 @@ class IdSettings:
     init_std: float = 0.02  # N(0, std) initialisation, as SASRec/RecBole
 
 
-class IdTable(nn.Module):
-    num_views = 1
-
+class IdTable(ItemEncoder):
     def __init__(self, num_items: int, dim: int, init_std: float = 0.02):
         super().__init__()
         self.weight = init_table(num_items, dim, init_std)
@@ -33,4 +30,4 @@ def build(settings: IdSettings, ctx: ItemContext) -> IdTable:
     return IdTable(ctx.num_items, ctx.dim, settings.init_std)
 
 
-SPEC = MethodSpec("id", IdSettings, build, family="none")
+SPEC = MethodSpec("id", IdSettings, build)

@@ -35,11 +35,11 @@ import torch
 from torch import nn
 
 from spectran.encoders.adapter_layers import require_semantic
-from spectran.encoders.base import ItemContext, MethodSpec
+from spectran.encoders.alignment import cosine_distance, distillation_mse
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec
 from spectran.encoders.spectral_coords import require_basis, truncated_table
 from spectran.errors import ConfigError
-from spectran.train.alignment import cosine_distance, distillation_mse
-from spectran.train.objectives import TrainBatch
+from spectran.objectives import TrainBatch
 
 
 @dataclass
@@ -52,7 +52,7 @@ class LlmesrSettings:
     distill_loss: Literal["mse", "cosine"] = "mse"  # LLM-ESR "kd" = MSE
 
 
-class LLMESR(nn.Module):
+class LLMESR(ItemEncoder):
     num_views = 2
 
     def __init__(self, semantic: torch.Tensor, pca_coords: torch.Tensor, pca_mean: torch.Tensor,
@@ -115,4 +115,4 @@ def build(s: LlmesrSettings, ctx: ItemContext) -> LLMESR:
     return LLMESR(E, coords, basis.mean.float(), V, ctx.dim, s)
 
 
-SPEC = MethodSpec("llmesr", LlmesrSettings, build, family="adapter", needs_text=True, needs_basis=True)
+SPEC = MethodSpec("llmesr", LlmesrSettings, build, needs_text=True, needs_basis=True)

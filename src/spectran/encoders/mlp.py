@@ -40,4 +40,4 @@ def build(s: MlpSettings, ctx: ItemContext) -> SemanticAdapter:
     return SemanticAdapter(E, adapter, Fusion(s.fusion, ctx.num_items, ctx.dim, s.id_std), s.input_dropout)
 
 
-SPEC = MethodSpec("mlp", MlpSettings, build, family="adapter", needs_text=True)
+SPEC = MethodSpec("mlp", MlpSettings, build, needs_text=True)

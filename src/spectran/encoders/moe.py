@@ -84,4 +84,4 @@ def build(s: MoeSettings, ctx: ItemContext) -> SemanticAdapter:
     return SemanticAdapter(E, adapter, Fusion(s.fusion, ctx.num_items, ctx.dim, s.id_std))
 
 
-SPEC = MethodSpec("moe", MoeSettings, build, family="adapter", needs_text=True)
+SPEC = MethodSpec("moe", MoeSettings, build, needs_text=True)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spectran.encoders.base import ItemContext, MethodSpec
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec
 from spectran.encoders.spectral_coords import (
     Scaling,
     Weighting,
@@ -54,9 +54,7 @@ def select_columns(num: int, dim: int, select: str, seed: int, variance: np.ndar
     return np.sort(np.random.default_rng(seed).choice(num, size=k, replace=False))
 
 
-class InitialisedTable(nn.Module):
-    num_views = 1
-
+class InitialisedTable(ItemEncoder):
     def __init__(self, init: torch.Tensor):
         super().__init__()
         self.weight = nn.Parameter(init.clone())  # (N, d)
@@ -85,4 +83,4 @@ def build(s: PcaInitSettings, ctx: ItemContext) -> InitialisedTable:
     return InitialisedTable(initial_table(s, ctx))
 
 
-SPEC = MethodSpec("pca_init", PcaInitSettings, build, family="svd", needs_text=True, needs_basis=True)
+SPEC = MethodSpec("pca_init", PcaInitSettings, build, needs_text=True, needs_basis=True)

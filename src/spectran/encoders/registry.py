@@ -1,11 +1,16 @@
-"""Name -> item encoder. Adding a transformation is one module defining ``SPEC`` and one line here."""
+"""Name -> method (its item encoder): one module defining ``SPEC`` and one line here, or
+:func:`register_method` for a method defined elsewhere (docs/extending.md)."""
 
 from __future__ import annotations
 
-from spectran.encoders.base import MethodSpec
+from typing import TYPE_CHECKING
+
 from spectran.registry import LazyRegistry
 
-METHODS = LazyRegistry("method", {
+if TYPE_CHECKING:  # the CLI lists the names without importing torch
+    from spectran.encoders.base import MethodSpec
+
+METHODS: LazyRegistry[MethodSpec] = LazyRegistry("method", {
     "id": "spectran.encoders.id_table",
     "mlp": "spectran.encoders.mlp",
     "moe": "spectran.encoders.moe",
@@ -19,9 +24,14 @@ METHODS = LazyRegistry("method", {
 })
 
 
-def method_names(available_only: bool = True) -> list[str]:
-    return METHODS.names(available_only)
+def method_names() -> list[str]:
+    return METHODS.names()
 
 
 def method_spec(name: str) -> MethodSpec:
     return METHODS.spec(name)
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    """Make ``spec`` (defined anywhere, e.g. outside this package) a method named ``spec.name``."""
+    return METHODS.register(spec)

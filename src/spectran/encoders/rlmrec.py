@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import nn
 
 from spectran.encoders.adapter_layers import mlp_stack, require_semantic
-from spectran.encoders.base import ItemContext, MethodSpec, init_table
+from spectran.encoders.alignment import cosine_infonce
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec, init_table
 from spectran.errors import ConfigError
-from spectran.train.alignment import cosine_infonce
-from spectran.train.objectives import TrainBatch
+from spectran.objectives import TrainBatch
 
 
 @dataclass
@@ -48,9 +47,7 @@ class RlmrecSettings:
     id_std: float = 0.02  # N(0, std) initialisation of the ID table
 
 
-class RLMRec(nn.Module):
-    num_views = 1
-
+class RLMRec(ItemEncoder):
     def __init__(self, semantic: torch.Tensor, dim: int, s: RlmrecSettings):
         super().__init__()
         N, D = semantic.shape
@@ -109,4 +106,4 @@ def build(s: RlmrecSettings, ctx: ItemContext) -> RLMRec:
     return RLMRec(require_semantic(ctx.semantic, "rlmrec"), ctx.dim, s)
 
 
-SPEC = MethodSpec("rlmrec", RlmrecSettings, build, family="adapter", needs_text=True)
+SPEC = MethodSpec("rlmrec", RlmrecSettings, build, needs_text=True)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectran.encoders.base import ItemContext, MethodSpec
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec
 from spectran.encoders.fusion import Fusion, FusionKind
 from spectran.encoders.spectral_coords import (
     ColdStartProjector,
@@ -88,9 +88,7 @@ def _beta_init(order: int, init: str) -> torch.Tensor:
     return beta  # (M + 1,)
 
 
-class SpecTran(nn.Module):
-    num_views = 1
-
+class SpecTran(ItemEncoder):
     def __init__(self, coords: torch.Tensor, sigma_bar: torch.Tensor, projector: ColdStartProjector,
                  s: SpecTranSettings, dim: int, num_items: int,
                  position: tuple[torch.Tensor, torch.Tensor] | None = None):
@@ -211,4 +209,5 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
     return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position)
 
 
-SPEC = MethodSpec("spectran", SpecTranSettings, build, family="spectral", needs_text=True, needs_basis=True)
+SPEC = MethodSpec("spectran", SpecTranSettings, build, needs_text=True, needs_basis=True,
+                  center_basis=lambda s: s.center)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from spectran.encoders.base import ItemContext, MethodSpec
+from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec
 from spectran.encoders.fusion import Fusion, FusionKind
 from spectran.encoders.spectral_coords import (
     ColdStartProjector,
@@ -41,9 +40,7 @@ class SvdFrozenSettings:
     center: bool = True  # centre E before the SVD
 
 
-class SvdFrozen(nn.Module):
-    num_views = 1
-
+class SvdFrozen(ItemEncoder):
     def __init__(self, table: torch.Tensor, fusion: Fusion, projector: ColdStartProjector,
                  weights: torch.Tensor, scale: float = 1.0):
         super().__init__()
@@ -73,4 +70,4 @@ def build(s: SvdFrozenSettings, ctx: ItemContext) -> SvdFrozen:
     return module
 
 
-SPEC = MethodSpec("svd_frozen", SvdFrozenSettings, build, family="svd", needs_text=True, needs_basis=True)
+SPEC = MethodSpec("svd_frozen", SvdFrozenSettings, build, needs_text=True, needs_basis=True)

@@ -79,4 +79,4 @@ def build(s: WhitenMlpSettings, ctx: ItemContext) -> WhitenedAdapter:
     return WhitenedAdapter(E, Whiten(basis.mean.float(), W), head, fusion, s.input_dropout)
 
 
-SPEC = MethodSpec("whiten_mlp", WhitenMlpSettings, build, family="adapter", needs_text=True, needs_basis=True)
+SPEC = MethodSpec("whiten_mlp", WhitenMlpSettings, build, needs_text=True, needs_basis=True)

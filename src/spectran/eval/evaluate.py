@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from spectran.data.batches import SequenceArrays
+from spectran.distributed import SINGLE, DistInfo, gather_rows, local_rows
 from spectran.errors import SpectranError
 from spectran.eval.metrics import pessimistic_ranks
 from spectran.model import SeqRecModel
-from spectran.train.distributed import SINGLE, DistInfo, gather_rows, local_rows
-from spectran.train.objectives import Objective
+from spectran.objectives import Objective
 
 ITEM_CHUNK = 262_144  # items scored at once; beyond this the ranks are accumulated by chunks
 

@@ -6,8 +6,6 @@ A model that gives every item the same score therefore ranks every target last.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -36,12 +34,14 @@ def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, ks: list[int]) -> dict[
     for k in ks:
         hit = r <= k
         out[f"recall@{k}"] = float(hit.double().mean())
-        out[f"ndcg@{k}"] = float(torch.where(hit, 1.0 / torch.log2(r + 1.0), torch.zeros_like(r)).mean())
+        out[f"ndcg@{k}"] = float(ndcg(r, k).mean())
         out[f"mrr@{k}"] = float(torch.where(hit, 1.0 / r, torch.zeros_like(r)).mean())
     out["mean_rank"] = float(r.mean())
     return out
 
 
-def ndcg_at(rank: int, k: int) -> float:
-    """Reference NDCG@k of one target at ``rank`` (used by tests and docs)."""
-    return 1.0 / math.log2(rank + 1) if rank <= k else 0.0
+def ndcg(ranks: np.ndarray | torch.Tensor, k: int) -> torch.Tensor:
+    """(U,) float64 NDCG@k of each user's single target at pessimistic rank ``ranks`` (U,):
+    1 / log2(rank + 1) within the top k, else 0."""
+    r = torch.as_tensor(ranks, dtype=torch.float64)
+    return torch.where(r <= k, 1.0 / torch.log2(r + 1.0), torch.zeros_like(r))

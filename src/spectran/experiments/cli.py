@@ -42,8 +42,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep)
     for assignment in args.overrides:
         apply_override(spec.base, assignment)
-    runs = expand(spec, args.out, threads=threads_per_worker(args.workers),
-                  skip_unavailable=args.skip_unavailable)
+    runs = expand(spec, args.out, threads=threads_per_worker(args.workers))
     runs = apply_filters(runs, args.filter)
     if args.dry_run:
         for run in runs:
@@ -96,8 +95,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a setting of every run (applied to the sweep's base)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
-    p.add_argument("--skip-unavailable", action="store_true",
-                   help="drop rows whose method/backbone is not implemented in this version")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
 

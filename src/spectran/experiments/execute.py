@@ -117,7 +117,7 @@ def warm_caches(runs: list[PlannedRun]) -> dict[Path, str]:
         s = run.settings
         spec = method_spec(s.model.method)
         key = json.dumps([s.data.__dict__, s.text.__dict__ if spec.needs_text or spec.needs_basis else None,
-                          getattr(s.method, "center", True) if spec.needs_basis else None],
+                          spec.center_basis(s.method) if spec.needs_basis else None],
                          sort_keys=True, default=str)
         if key not in done:
             try:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
+from spectran.eval.metrics import ndcg
 from spectran.experiments.collect import (
     RunRecord,
     assign_variants,
@@ -37,7 +38,8 @@ from spectran.experiments.collect import (
 from spectran.experiments.stats import TestResult, paired_test
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
-TEST_METRIC = "ndcg@10"  # metric of the significance test and of "best baseline"
+TEST_K = 10
+TEST_METRIC = f"ndcg@{TEST_K}"  # metric of the significance test and of "best baseline"
 AGAINST = ("baselines", "all")  # what the gain and the test compare ours with (Table.competitors)
 # protocol fields that must agree within a table (per-dataset ones are checked per dataset)
 _TABLE_PROTOCOL = ["split", "ties", "exclude_history", "select", "max_len", "dim", "backbone"]
@@ -103,12 +105,6 @@ COLD = "test_cold"  # metrics.json block of the test users whose target never oc
 SPLIT_PREFIX = {"valid": "valid ", COLD: "cold "}
 
 
-def per_user_ndcg(ranks: np.ndarray, k: int = 10) -> np.ndarray:
-    """(U,) NDCG@k of each user's single target from pessimistic ranks."""
-    r = np.asarray(ranks, dtype=np.float64)
-    return np.where(r <= k, 1.0 / np.log2(r + 1.0), 0.0)
-
-
 def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str | None = None,
                  row_order: list[str] | None = None) -> list[Table]:
     key = group_key(group_by)
@@ -163,7 +159,7 @@ def significance(table: Table, ours: str, test: str = "wilcoxon",
         if not mine or not others:
             continue
         _, best = max(others)
-        x, y = _mean_user_ndcg(mine), _mean_user_ndcg(table.records[(best, dataset)])
+        x, y = mean_user_ndcg(mine), mean_user_ndcg(table.records[(best, dataset)])
         if x.shape != y.shape:
             table.warnings.append(f"{dataset}: {ours} and {best} were evaluated on different users "
                                   f"({len(x)} vs {len(y)}); no significance test")
@@ -176,8 +172,9 @@ def significance(table: Table, ours: str, test: str = "wilcoxon",
     return results
 
 
-def _mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
-    arrays = [per_user_ndcg(r.ranks("test")) for r in runs]
+def mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
+    """(U,) per-user test NDCG@10 averaged over the seeds ``runs`` (checked against their metrics.json)."""
+    arrays = [ndcg(r.ranks("test"), TEST_K).numpy() for r in runs]
     if len({a.shape for a in arrays}) > 1:
         raise SpectranError(f"{runs[0].folder}: seeds of one configuration have different user counts")
     for r, a in zip(runs, arrays, strict=True):  # the ranks must be the ones the metrics were computed from

@@ -21,9 +21,8 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +48,6 @@ class PlannedRun:
     point: dict[str, Any]  # the grid point (dotted key -> value)
     settings: RunSettings
     folder: Path
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return str(self.folder)
 
 
 def slug(value: Any) -> str:
@@ -115,33 +109,15 @@ def run_folder(out: Path, s: RunSettings, label: str, point: Mapping[str, Any]) 
     return out.joinpath(*parts, f"seed{s.train.seed}")
 
 
-def _unavailable(raw: Mapping[str, Any]) -> str | None:
-    """Why this configuration names a planned-but-missing method or backbone, else None."""
-    from spectran.backbones.registry import backbone_names
-    from spectran.encoders.registry import method_names
-
-    method = get_dotted(raw, "model.method")
-    if method in method_names(False) and method not in method_names(True):
-        return f"method '{method}' is not implemented"
-    backbone = get_dotted(raw, "model.backbone")
-    if backbone in backbone_names(False) and backbone not in backbone_names(True):
-        return f"backbone '{backbone}' is not implemented"
-    return None
-
-
-def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
-           skip_unavailable: bool = False) -> list[PlannedRun]:
+def expand(spec: SweepSpec, out: str | Path, threads: int | None = None) -> list[PlannedRun]:
     """Every run of the sweep, validated; a bad setting fails at once naming the row and point.
 
-    ``threads`` fills ``train.threads`` wherever the sweep does not set it. With
-    ``skip_unavailable`` runs whose method or backbone is planned but not implemented in this
-    version are dropped (a note is printed) instead of failing the sweep.
+    ``threads`` fills ``train.threads`` wherever the sweep does not set it.
     """
     out = Path(out)
     rows = spec.rows or {"": {}}
     keys = list(spec.grid)
     runs: list[PlannedRun] = []
-    skipped: dict[str, str] = {}
     seen: dict[Path, str] = {}
     for values in itertools.product(*(spec.grid[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
@@ -155,10 +131,6 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
             set_dotted(raw, "train.progress", False, where)
             if threads is not None and get_dotted(raw, "train.threads") is None:
                 set_dotted(raw, "train.threads", int(threads), where)
-            reason = _unavailable(raw)
-            if reason and skip_unavailable:
-                skipped.setdefault(label, reason)
-                continue
             try:
                 settings = resolve(raw)
             except ConfigError as exc:
@@ -170,8 +142,6 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None,
                                   f"folder {folder}; give the rows distinct labels")
             seen[folder] = label
             runs.append(PlannedRun(label, point, settings, folder))
-    for label, reason in skipped.items():
-        print(f"note: skipping runs of '{label}' ({reason} in this version)", file=sys.stderr)
     return runs
 
 

@@ -29,7 +29,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _cmd_add_items(args: argparse.Namespace) -> int:
-    from spectran.serve.new_items import add_items
+    from spectran.serve.add_items import add_items
 
     added = add_items(args.run_dir, args.items)
     print(json.dumps({"added": len(added), "ids": added[:20] + (["..."] if len(added) > 20 else [])}))

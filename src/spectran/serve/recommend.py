@@ -15,17 +15,18 @@ the original ids of a table source, plus the ids given to added items.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from spectran.api import load_run
 from spectran.errors import DataError
 from spectran.eval.evaluate import user_representations
 from spectran.model import SeqRecModel
+from spectran.objectives import Objective
+from spectran.serve.new_items import load_new_items
 from spectran.settings import RunSettings
-from spectran.train.objectives import MaskedObjective, Objective
 
 TOPK_CHUNK = 262_144  # items scored at once
 
@@ -63,13 +64,10 @@ class Recommender:
         self.table = table  # (N + M, w)
         self.labels = labels  # user-facing id of row i
         self.row_of = {label: i for i, label in enumerate(labels)}
-        self.objective = self._query_objective(objective)
+        self.objective = objective.for_table(len(table))
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str = "best") -> Recommender:
-        from spectran.api import load_run
-        from spectran.serve.new_items import load_new_items
-
         exp = load_run(run_dir, checkpoint)
         with torch.no_grad():
             table = exp.model.item_table().float()  # (N, w)
@@ -80,13 +78,6 @@ class Recommender:
             table = torch.cat([table, added.embeddings.to(table.device)])
             labels += added.labels
         return cls(exp.model, exp.objective, table, exp.settings.data.max_len, labels, settings=exp.settings)
-
-    def _query_objective(self, objective: Objective) -> Objective:
-        """A masked model's [MASK] row sits after the table, so it moves when items are added."""
-        if isinstance(objective, MaskedObjective) and len(self.table) != self.num_trained:
-            objective = copy.copy(objective)
-            objective.mask_id = len(self.table) + 1
-        return objective
 
     def rows(self, history: list[int | str]) -> list[int]:
         """User-facing ids -> 0-based table rows; an unknown id is a DataError naming it."""

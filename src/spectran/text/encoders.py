@@ -2,7 +2,8 @@
 
 An :class:`Encoder` has an :class:`EncoderInfo` (what the cache records) and ``encode(texts)``.
 :func:`describe` gives the info cheaply, without loading a model, so a cache hit never imports
-sentence-transformers; :func:`load_encoder` loads the model.
+sentence-transformers or transformers; :func:`load_encoder` loads the model. The types and the
+offline switches shared with :mod:`spectran.text.hf` are in :mod:`spectran.text.base`.
 
 Names (``text.encoder``):
 
@@ -22,61 +23,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from spectran.errors import ConfigError, SpectranError
 from spectran.text import models
+from spectran.text.base import Encoder, EncoderInfo, offline, quiet_transformers, resolve_device
+from spectran.text.hf import HFEncoder
 from spectran.text.settings import TextSettings
 
 FAKE_VERSION = "hashed-ngrams-v1"
-
-
-@dataclass(frozen=True)
-class EncoderInfo:
-    name: str  # canonical id: minilm, mpnet, fake, st:/abs/path, hf:/abs/path
-    version: str  # package version or model-folder fingerprint: which weights made the vectors
-    dim: int | None  # known without loading (None: read from the model after loading)
-    pooling: str  # how token states become one vector ("model": the folder's own pooling)
-    dtype: str  # compute precision setting ("fp32" except for hf:)
-    max_length: int  # token limit (0 = the model's own)
-    path: Path | None = None  # model folder
-
-
-class Encoder(Protocol):
-    info: EncoderInfo
-    dim: int
-    device: str  # where the model runs
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), dim) float32."""
-        ...
-
-
-def offline() -> None:
-    """Forbid Hugging Face hub access for this process (set before importing its libraries)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-
-
-def quiet_transformers() -> None:
-    """No weight-loading bar or load report from transformers: encoding shows its own progress.
-
-    A causal LM loaded as its base model drops ``lm_head``; transformers reports that as
-    unexpected keys, which is expected here.
-    """
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
 
 
 def describe(s: TextSettings) -> EncoderInfo:
@@ -118,20 +78,8 @@ def load_encoder(s: TextSettings) -> Encoder:
     if info.name == "mpnet":
         info = dataclasses.replace(info, path=models.mpnet_path())
     if info.name.startswith("hf:"):
-        from spectran.text.hf import HFEncoder
-
         return HFEncoder(info, s.batch_size, s.device)
     return SentenceTransformerEncoder(info, s.batch_size, s.device)
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"text.device={name}: CUDA is not available on this machine")
-    return name
 
 
 class FakeEncoder:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from spectran.errors import ConfigError, SpectranError
-from spectran.text.encoders import EncoderInfo, offline, quiet_transformers, resolve_device
+from spectran.text.base import EncoderInfo, offline, quiet_transformers, resolve_device
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

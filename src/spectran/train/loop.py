@@ -6,7 +6,7 @@ killed at any point and resumed from `last` follows exactly the same path as an 
 
 Several processes (``torchrun``): the model is wrapped in DDP; every rank builds the same global
 batch and trains on its slice, with the loss scaled so that the averaged gradient equals the
-one-process gradient (see spectran.train.distributed). Rank 0 alone writes logs and checkpoints.
+one-process gradient (see spectran.distributed). Rank 0 alone writes logs and checkpoints.
 Mixed precision (``train.precision`` bf16/fp16) uses autocast on GPU; fp16 adds a GradScaler.
 """
 
@@ -27,14 +27,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from spectran.data.batches import SequenceArrays, iterate_batches
+from spectran.distributed import SINGLE, DistInfo, all_sum, barrier, broadcast_flag
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.io import atomic_path
 from spectran.model import SeqRecModel
+from spectran.objectives import Objective, TrainBatch
 from spectran.settings import RunSettings
 from spectran.train.checkpoint import load_checkpoint, save_checkpoint
-from spectran.train.distributed import SINGLE, DistInfo, all_sum, barrier, broadcast_flag
 from spectran.train.losses import Loss
-from spectran.train.objectives import Objective, TrainBatch
 from spectran.train.sinks import Sink
 
 EvalFn = Callable[[SeqRecModel], np.ndarray]  # model -> per-user validation ranks
@@ -59,7 +59,6 @@ class TrainStep(nn.Module):
     def __init__(self, model: SeqRecModel, loss: Loss):
         super().__init__()
         self.model, self.loss = model, loss
-        self.aux = getattr(model.item_encoder, "auxiliary_loss", None)
 
     def forward(self, batch: TrainBatch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         table = self.model.item_table()  # (N, w): once per step, shared by input and head
@@ -69,7 +68,7 @@ class TrainStep(nn.Module):
         if count == 0:  # a rank's slice of a last, tiny batch: take part in the gradient all-reduce
             return hidden.sum() * 0 + table.sum() * 0, hidden.new_zeros(())
         main = self.loss(hidden[sel], batch.targets[sel], table, generator) * count
-        extra = self.aux(batch, hidden) if self.aux is not None else None
+        extra = self.model.item_encoder.auxiliary_loss(batch, hidden)
         return main, (extra * len(batch.inputs) if extra is not None else main.new_zeros(()))
 
 

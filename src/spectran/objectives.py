@@ -1,14 +1,18 @@
 """How a backbone is trained and queried: causal next-item or masked-item.
 
-An objective turns a batch of right-padded training sequences into (inputs, targets) where
-``targets`` holds the item to predict at each position (0 = no target), and turns evaluation
-inputs into (inputs, positions) where ``positions`` picks the user representation.
+An :class:`Objective` turns a batch of right-padded training sequences into a
+:class:`TrainBatch` whose ``targets`` hold the item to predict at each position (0 = no
+target), and turns evaluation inputs into (inputs, positions) where ``positions`` picks the user
+representation. Each backbone's ``BackboneSpec.objective`` builds the objective it is trained
+with. These types sit below the training loop, the evaluation and the item encoders (whose
+``auxiliary_loss`` hook receives the step's :class:`TrainBatch`).
 """
 
 from __future__ import annotations
 
+import copy
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 
@@ -20,16 +24,23 @@ class TrainBatch:
     targets: torch.Tensor  # (B, L) item id to predict at each position, 0 = none
 
 
-class Objective(Protocol):
-    extra_width: int  # training arrays hold max_len + extra_width items
+class Objective(ABC):
+    extra_width: int = 0  # training arrays hold max_len + extra_width items
+    mask_token: bool = False  # the model appends a learned [MASK] row (id N + 1) after the N items
 
+    @abstractmethod
     def train_batch(self, users: torch.Tensor, seqs: torch.Tensor, lengths: torch.Tensor,
                     generator: torch.Generator) -> TrainBatch: ...
 
+    @abstractmethod
     def query(self, seqs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
+    def for_table(self, rows: int) -> Objective:
+        """The objective for an item table of ``rows`` rows (items added after training)."""
+        return self
 
-class CausalObjective:
+
+class CausalObjective(Objective):
     """Every position t of the training part predicts item t + 1 (all positions in one pass)."""
 
     extra_width = 1
@@ -44,7 +55,7 @@ class CausalObjective:
         return seqs[:, :width], lengths - 1
 
 
-class MaskedObjective:
+class MaskedObjective(Objective):
     """BERT4Rec: each real item is replaced by [MASK] with probability ``mask_ratio`` and
     predicted; for a fraction ``last_ratio`` of sequences only the last item is masked, which
     matches the inference query (a [MASK] appended after the history). Padding is never masked;
@@ -56,7 +67,7 @@ class MaskedObjective:
     positions.
     """
 
-    extra_width = 0
+    mask_token = True
 
     def __init__(self, mask_id: int, mask_ratio: float = 0.6, last_ratio: float = 0.5):
         self.mask_id, self.mask_ratio, self.last_ratio = mask_id, mask_ratio, last_ratio
@@ -75,6 +86,14 @@ class MaskedObjective:
         inputs = torch.where(masked, torch.full_like(seqs, self.mask_id), seqs)
         targets = torch.where(masked, seqs, torch.zeros_like(seqs))
         return TrainBatch(users, inputs, targets)
+
+    def for_table(self, rows: int) -> MaskedObjective:
+        """The [MASK] row sits after the table, so it moves when items are added."""
+        if rows + 1 == self.mask_id:
+            return self
+        moved = copy.copy(self)
+        moved.mask_id = rows + 1
+        return moved
 
     def query(self, seqs, lengths):
         # keep the most recent L - 1 items and put [MASK] right after them
