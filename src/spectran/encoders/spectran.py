@@ -9,8 +9,15 @@ Sequential Recommendation" (SIGIR 2026, arXiv 2601.21986). From the SVD E - mu =
     A    = diag(g(sigma_bar_1..d)), g(x) = sum_m beta_m x^m, zero beyond column d   (d, r)
     E_s  = U_hat [gate * alpha * sum_h phi(S_h) + A]^T                               (N, d)
 
-then E_s is fused with an ID table (sum by default). With the attention term off and beta fixed,
-E_s is exactly ``svd_frozen``'s table (same scaling, same code path).
+then E_s is fused with an ID table (sum by default). With the attention term off, beta fixed and
+``position_by=sigma``, E_s is exactly ``svd_frozen``'s table (same scaling, same code path).
+
+Where A sits (``position_by``): on the top-k components by singular value with x = sigma_bar
+(``sigma``, the paper's formula), or on the k components with the largest collaborative signal
+rho (``signal``: the correlation of a component's coordinate between consecutive training items,
+:func:`spectran.encoders.spectral_coords.transition_signal`) with x = rho / max rho, so that a
+component is chosen and weighted by what it carries about the sequences rather than by its
+variance. k = min(d, r); the attention term still reads all r components either way.
 
 Choices the paper leaves open are settings: ``alpha`` scales the attention term (1/sqrt(r) by
 default, so that phi(S) with N(0, 1) queries/keys contributes O(1) per coordinate), a learnable
