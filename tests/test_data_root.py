@@ -56,8 +56,8 @@ def test_resolution_order_data_dir_then_env_then_user_folder(tmp_path, monkeypat
 
 
 def test_a_missing_root_and_a_missing_name_say_where_they_looked(tmp_path, monkeypatch):
-    with pytest.raises(DataError, match=r"data root .*spectran/data \(from the per-user data folder\) "
-                                        r"does not exist"):
+    with pytest.raises(DataError, match=r"office: dataset folder not found \(data root .*spectran/data "
+                                        r"from the per-user data folder does not exist"):
         locate(DataSettings(dataset="office"))
     _staged(tmp_path / "env", "shop")
     monkeypatch.setenv("SPECTRAN_DATA", str(tmp_path / "env"))

@@ -125,11 +125,11 @@ def locate(settings: DataSettings) -> Path | None:
     root, source = default_data_root(settings)
     here = f"; ./{settings.dataset} is the folder in the working directory" \
         if Path(settings.dataset).is_dir() else ""
-    if not root.is_dir():
-        raise DataError(f"dataset '{settings.dataset}': data root {root} (from {source}) does not exist "
-                        "(pass --data-dir, set SPECTRAN_DATA, give the dataset folder as a path, "
-                        f"or use --dataset synthetic{here})")
     folder = root / settings.dataset
+    if not root.is_dir():
+        raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} does not exist; "
+                        "pass --data-dir, set SPECTRAN_DATA, give the dataset folder as a path, "
+                        f"or use --dataset synthetic{here})")
     if not folder.is_dir():
         staged = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} holds: "
