@@ -28,7 +28,7 @@ import yaml
 from spectran.errors import ConfigError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
-from spectran.experiment import Experiment, build_experiment, describe_protocol
+from spectran.experiment import Experiment, build_experiment, describe_protocol, pick_device
 from spectran.io import write_json, write_npy, write_text
 from spectran.runlock import run_lock
 from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
@@ -88,6 +88,9 @@ def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SIN
 def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None) -> dict[str, Any]:
     """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once."""
     out = Path(out)
+    settings.validate()  # settings built or changed in Python skip resolve's checks
+    if not distributed.launched():  # under a launcher each rank checks its own GPU when it joins
+        pick_device(settings.train.device)
     check_run_dir(out, settings)
     # under torchrun rank 0 alone holds the lock
     with run_lock(out) if distributed.is_main_process() else contextlib.nullcontext():

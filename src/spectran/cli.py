@@ -13,9 +13,8 @@ import importlib.util
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from spectran.errors import ConfigError, SpectranError
+from spectran.errors import SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 
 _COMMAND_MODULES = [
@@ -45,26 +44,17 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="override any setting (repeatable)")
 
 
-def settings_from_args(args: argparse.Namespace):
-    from spectran.settings import apply_override, load_yaml, resolve
+FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "model.backbone",
+         "method": "model.method", "encoder": "text.encoder", "dim": "model.dim", "seed": "train.seed",
+         "epochs": "train.epochs"}  # run flag -> the setting it sets
 
-    raw: dict[str, Any] = load_yaml(args.config) if getattr(args, "config", None) else {}
-    flags = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "model.backbone",
-             "method": "model.method", "encoder": "text.encoder", "dim": "model.dim",
-             "seed": "train.seed", "epochs": "train.epochs"}
-    for attr, dotted in flags.items():
-        value = getattr(args, attr, None)
-        if value is not None:
-            section, key = dotted.split(".")
-            raw.setdefault(section, {})[key] = value
-    for assignment in getattr(args, "overrides", []):
-        apply_override(raw, assignment)
-    try:
-        return resolve(raw)
-    except ConfigError as exc:
-        if getattr(args, "config", None):
-            raise ConfigError(f"{args.config}: {exc}") from None
-        raise
+
+def settings_from_args(args: argparse.Namespace):
+    from spectran.settings import from_sources
+
+    flags = {dotted: ("--" + attr.replace("_", "-"), getattr(args, attr)) for attr, dotted in FLAGS.items()
+             if getattr(args, attr, None) is not None}
+    return from_sources(getattr(args, "config", None), flags, getattr(args, "overrides", []))
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
