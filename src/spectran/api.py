@@ -33,7 +33,7 @@ from spectran.io import write_json, write_npy, write_text
 from spectran.runlock import run_lock
 from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
 from spectran.train import distributed
-from spectran.train.checkpoint import load_checkpoint
+from spectran.train.checkpoint import load_checkpoint, load_weights
 from spectran.train.distributed import SINGLE, DistInfo
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
@@ -171,8 +171,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
     """Rebuild a run's model and load its ``best`` (or ``last``) weights."""
     settings = load_run_settings(run_dir)
     exp = build_experiment(settings)
-    state = load_checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt", map_location=exp.device)
-    exp.model.load_state_dict(state["model"])
+    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+    load_weights(exp.model, load_checkpoint(path, map_location=exp.device)["model"], path)
     exp.model.eval()
     return exp
 

@@ -26,7 +26,7 @@ from spectran.errors import CacheError, DataError
 from spectran.io import atomic_path, sha256_file, write_json
 from spectran.settings import DataSettings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: exact duplicate interaction rows are dropped (and counted)
 
 
 @dataclass
@@ -177,6 +177,7 @@ def _from_raw(raw: RawDataset, settings: DataSettings, cache: Path,
         "users_dropped": len(raw.sequences) - len(kept),
         "interactions_before": int(sum(len(s) for s in raw.sequences)),
         "interactions_after": int(lengths.sum()), "num_items": raw.num_items,
+        "duplicate_rows_dropped": raw.duplicate_rows,
     }
     return PreparedDataset(raw.name, raw.num_items, offsets, np.concatenate(kept), raw.items, meta,
                            cache, raw.item_ids)
