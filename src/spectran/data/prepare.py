@@ -179,8 +179,9 @@ def _from_raw(raw: RawDataset, settings: DataSettings, cache: Path,
         "interactions_after": int(lengths.sum()), "num_items": raw.num_items,
         "duplicate_rows_dropped": raw.duplicate_rows,
     }
-    return PreparedDataset(raw.name, raw.num_items, offsets, np.concatenate(kept), raw.items, meta,
-                           cache, raw.item_ids)
+    items = np.concatenate(kept)
+    meta["checksum"] = checksum(offsets, items, raw.items)
+    return PreparedDataset(raw.name, raw.num_items, offsets, items, raw.items, meta, cache, raw.item_ids)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -190,9 +191,13 @@ def _read_meta(path: Path) -> dict[str, Any]:
         return {}
 
 
+def checksum(offsets: np.ndarray, items: np.ndarray, records: list[dict[str, Any]]) -> str:
+    """sha256 of the prepared arrays and item records: what a run was trained on."""
+    blob = json.dumps(records, sort_keys=True).encode()
+    return hashlib.sha256(offsets.tobytes() + items.tobytes() + blob).hexdigest()
+
+
 def _save(ds: PreparedDataset) -> None:
-    items_blob = json.dumps(ds.item_records, sort_keys=True).encode()
-    ds.meta["checksum"] = hashlib.sha256(ds.offsets.tobytes() + ds.items.tobytes() + items_blob).hexdigest()
     with atomic_path(ds.cache_dir / "prepared.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, offsets=ds.offsets, items=ds.items)
     write_json(ds.cache_dir / "items.json", {"records": ds.item_records, "item_ids": ds.item_ids})
@@ -208,8 +213,7 @@ def _load(cache: Path, meta: dict[str, Any]) -> PreparedDataset:
         raise CacheError(f"{cache}: prepared-data cache is corrupt ({exc}); delete the folder "
                          "or run 'spectran prepare --refresh'") from None
     records = extra["records"]
-    blob = json.dumps(records, sort_keys=True).encode()
-    if hashlib.sha256(offsets.tobytes() + items.tobytes() + blob).hexdigest() != meta.get("checksum"):
+    if checksum(offsets, items, records) != meta.get("checksum"):
         raise CacheError(f"{cache}: prepared-data checksum mismatch; delete the folder or run "
                          "'spectran prepare --refresh'")
     return PreparedDataset(meta["name"], meta["num_items"], offsets, items, records, meta, cache,
