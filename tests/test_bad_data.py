@@ -109,6 +109,12 @@ def test_parquet_null_ids_and_non_finite_timestamps_are_refused(tmp_path, capsys
            "expected a finite numeric timestamp, got inf")
 
 
+def test_a_user_with_two_lines_is_refused(tmp_path, capsys):
+    folder = _canonical(tmp_path, SEQS + "2 5 4 3\n")
+    _fails(capsys, ["prepare", "--dataset", str(folder)], f"{folder / 'sequences.txt'}:5",
+           "user 2 already has a line (row 2); expected one line per user")
+
+
 @pytest.mark.parametrize("item, expected", [(True, "got True"), (2.0, "got 2.0"), ("3", "got '3'")])
 def test_an_item_id_that_is_not_an_integer_is_refused(tmp_path, capsys, item, expected):
     items = [dict(r) for r in ITEMS]
@@ -191,8 +197,11 @@ def test_gzip_content_is_read_whatever_the_name(tmp_path, capsys):
     got = json.loads(capsys.readouterr().out)
     assert {k: got[k] for k in ("users_after", "interactions_after", "num_items")} == \
         {k: expected[k] for k in ("users_after", "interactions_after", "num_items")}
-    (zipped / "sequences.txt").write_bytes(b"BZh91AY&SY" + b"\0" * 20)
-    _fails(capsys, ["prepare", "--dataset", str(zipped)], f"{zipped / 'sequences.txt'}: is a bzip2 file",
+    (zipped / "sequences.txt").rename(zipped / "sequences.txt.gz")  # named as what it is: read too
+    assert main(["prepare", "--dataset", str(zipped)]) == 0
+    assert json.loads(capsys.readouterr().out)["users_after"] == expected["users_after"]
+    (zipped / "sequences.txt.gz").write_bytes(b"BZh91AY&SY" + b"\0" * 20)
+    _fails(capsys, ["prepare", "--dataset", str(zipped)], f"{zipped / 'sequences.txt.gz'}: is a bzip2 file",
            "expected UTF-8 text, plain or gzip-compressed")
 
 
@@ -268,6 +277,15 @@ def test_an_item_id_far_beyond_the_item_count_is_refused_without_allocating(tmp_
     folder = _canonical(tmp_path, items=items)
     _fails(capsys, ["prepare", "--dataset", str(folder)], f"{folder / 'items.jsonl'}: item 4 has no row",
            f"the largest id is {huge} (expected ids 1..5 for 5 items")
+
+
+def test_a_size_beyond_memory_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    proc = _spectran(*_train_args("synthetic", out, "--set", "data.max_len=1000000000000"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("error: train: out of memory (a size setting such as model.dim, data.max_len "
+                                   "or a batch size may be too large for this machine)")
+    assert not out.exists()
 
 
 def test_huge_table_ids_are_mapped_not_used_as_sizes(tmp_path, capsys):

@@ -61,6 +61,7 @@ TRAIN = ["train", "--dataset", "synthetic", "--encoder", "fake", "--no-progress"
     (["--dim", "30", "--set", "backbone.heads=4"], ["backbone.heads: expected a divisor of model.dim=30, got 4"]),
     # class 5: the message names the true source of the value
     (["--set", "train.lr=fast"], ["--set train.lr=fast: train.lr: expected a finite number, got 'fast'"]),
+    (["--epochs", "two"], ["--epochs two: train.epochs: expected an integer, got 'two'"]),
 ])
 def test_a_bad_setting_is_refused_before_anything_is_written(tmp_path, capsys, args, expected):
     out = tmp_path / "run"
@@ -101,10 +102,11 @@ def test_numbers_in_yaml_and_set_in_every_form(tmp_path):
     s = resolve(load_yaml(config))
     assert (s.train.lr, s.train.weight_decay, s.train.epochs, s.train.batch_size) == (1e-3, 5e-5, 10, 1024)
     out = tmp_path / "run"
-    proc = _spectran(*TRAIN, "--config", str(config), "--set", "train.lr=5e-4", "--set", "train.epochs=1",
-                     "--dim", "16", "--out", str(out))
+    proc = _spectran(*TRAIN, "--config", str(config), "--set", "train.lr=5e-4", "--epochs", "1e0",
+                     "--dim", "16", "--set", "model.dim=1.6e1", "--out", str(out))  # the flag and --set agree
     assert proc.returncode == 0, proc.stderr
-    assert "lr: 0.0005" in (out / "config.yaml").read_text()
+    stored = load_yaml(out / "config.yaml")
+    assert (stored["train"]["lr"], stored["train"]["epochs"], stored["model"]["dim"]) == (5e-4, 1, 16)
 
 
 def test_an_error_names_the_config_file_only_for_values_it_holds(tmp_path, capsys):

@@ -116,7 +116,9 @@ def finished_metrics(out: Path, s: RunSettings) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     metrics = json.loads(path.read_text(encoding="utf-8"))
-    done, best = int(metrics["epochs"]), int(metrics["best_epoch"])
+    done, best = metrics.get("epochs"), metrics.get("best_epoch")
+    if not (isinstance(done, int) and isinstance(best, int)):  # not written by train: nothing to train on
+        return metrics
     if s.train.epochs < done:
         raise ConfigError(f"{out}: the finished run trained {done} epochs; train.epochs={s.train.epochs} "
                           "asks for fewer (choose another --out)", setting="train.epochs")

@@ -25,6 +25,9 @@ _COMMAND_MODULES = [
 ]
 
 
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU and CUDA allocation failures
+
+
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags shared by every command that builds run settings."""
     p.add_argument("--config", help="YAML file of settings (sections: data, text, model, backbone, "
@@ -37,9 +40,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", help="item encoder: id, mlp, moe, whiten_mlp, rlmrec, llmesr, pca_init, "
                                     "svd_frozen, alphafuse, spectran")
     p.add_argument("--encoder", help="text encoder: minilm | mpnet | fake | st:PATH | hf:PATH | npy:FILE")
-    p.add_argument("--dim", type=int, help="SR embedding dimension d")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--epochs", type=int, help="maximum epochs")
+    # numbers are read by the settings (as --set values are: 1e3, 1_000), so their errors name the setting
+    p.add_argument("--dim", help="SR embedding dimension d")
+    p.add_argument("--seed")
+    p.add_argument("--epochs", help="maximum epochs")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any setting (repeatable)")
 
@@ -124,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BUSY_EXIT_CODE
     except SpectranError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and not any(s in str(exc) for s in OUT_OF_MEMORY):
+            raise
+        print(f"error: {args.command}: out of memory (a size setting such as model.dim, data.max_len or a "
+              "batch size may be too large for this machine)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

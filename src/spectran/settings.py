@@ -278,6 +278,12 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     set_dotted(raw, dotted, value, f"--set {assignment!r}")
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Two given values of one setting agree (``--dim 32`` and ``model.dim=32.0`` do)."""
+    x, y = _number(a), _number(b)
+    return x == y if x is not None and y is not None else a == b
+
+
 def from_sources(config: str | None, flags: Mapping[str, tuple[str, Any]], overrides: list[str]) -> RunSettings:
     """Run settings from a YAML file, then flags (``{dotted key: (flag, value)}``), then ``--set``
     assignments. A flag and a ``--set`` (or two ``--set``) that give one setting different values
@@ -292,7 +298,7 @@ def from_sources(config: str | None, flags: Mapping[str, tuple[str, Any]], overr
         given[dotted] = (f"{flag} {value}", value)
     for assignment in overrides:
         dotted, value = parse_override(assignment)
-        if dotted in given and given[dotted][1] != value:
+        if dotted in given and not _same(given[dotted][1], value):
             raise ConfigError(f"{given[dotted][0]} and --set {assignment} give {dotted} different values "
                               "(give one of them)", setting=dotted)
         set_dotted(raw, dotted, value, f"--set {assignment!r}")

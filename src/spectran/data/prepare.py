@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from spectran.data.source import RawDataset, read_dataset
+from spectran.data.source import RawDataset, data_file, read_dataset
 from spectran.data.synthetic import make_synthetic
 from spectran.errors import CacheError, DataError
 from spectran.io import atomic_path, sha256_file, write_json
@@ -161,7 +161,7 @@ def prepare(settings: DataSettings, refresh: bool = False) -> PreparedDataset:
 def _source_files(folder: Path) -> list[Path]:
     names = ["sequences.txt", "items.jsonl", "interactions.csv", "interactions.parquet",
              "items.csv", "items.parquet"]
-    return [folder / n for n in names if (folder / n).is_file()]
+    return [p for p in (data_file(folder, n) for n in names) if p is not None]
 
 
 def _from_raw(raw: RawDataset, settings: DataSettings, cache: Path,

@@ -9,6 +9,8 @@ Two layouts are accepted:
   1..N (items in the order of the item table, users in order of first appearance) and the maps
   are kept with the prepared data.
 
+Text files may also be named with a ``.gz`` suffix (``sequences.txt.gz``, ``interactions.csv.gz``).
+
 Text files are UTF-8 (a byte-order mark is skipped) and may be gzip-compressed whatever their
 name (detected by content); other compressions and other encodings are refused by name. Exact
 duplicate interaction rows (same user, item and timestamp) are dropped and counted.
@@ -54,14 +56,20 @@ def read_dataset(folder: Path, name: str | None = None) -> RawDataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
-    if (folder / "sequences.txt").is_file():
+    if data_file(folder, "sequences.txt"):
         return _read_canonical(folder, name or folder.name)
     for ext in ("csv", "parquet"):
-        if (folder / f"interactions.{ext}").is_file():
+        if data_file(folder, f"interactions.{ext}"):
             return _read_tables(folder, name or folder.name)
     raise DataError(
         f"{folder}: expected sequences.txt + items.jsonl, or interactions.csv|parquet + "
         "items.csv|parquet")
+
+
+def data_file(folder: Path, name: str) -> Path | None:
+    """``folder/name``, else ``folder/name.gz`` for text files (gzip is read by content anyway)."""
+    candidates = [folder / name] + ([] if name.endswith(".parquet") else [folder / f"{name}.gz"])
+    return next((p for p in candidates if p.is_file()), None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,15 +150,21 @@ def item_text(value: Any, where: str, item: Any) -> str:
 
 
 def _read_canonical(folder: Path, name: str) -> RawDataset:
-    items = _read_items_jsonl(folder / "items.jsonl")
+    items_path = data_file(folder, "items.jsonl") or folder / "items.jsonl"
+    items = _read_items_jsonl(items_path)
     n = len(items)
-    path = folder / "sequences.txt"
+    path = data_file(folder, "sequences.txt") or folder / "sequences.txt"
     sequences: list[np.ndarray] = []
+    first_row: dict[str, int] = {}
     with io.StringIO(read_text(path)) as fh:
         for row, line in enumerate(fh, start=1):
             parts = line.split()
             if len(parts) < 2:
                 raise DataError(f"{path}:{row}: expected 'user item item ...' with at least one item")
+            if parts[0] in first_row:  # two lines of one user would train as two users
+                raise DataError(f"{path}:{row}: user {parts[0]} already has a line (row {first_row[parts[0]]}); "
+                                "expected one line per user")
+            first_row[parts[0]] = row
             try:
                 ids = [int(p) for p in parts[1:]]
             except ValueError:
@@ -162,7 +176,7 @@ def _read_canonical(folder: Path, name: str) -> RawDataset:
             sequences.append(np.array(ids, dtype=np.int64))
     if not sequences:
         raise DataError(f"{path}: no users")
-    return RawDataset(name, sequences, items, [path, folder / "items.jsonl"])
+    return RawDataset(name, sequences, items, [path, items_path])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,8 +252,9 @@ def timestamp(value: Any, where: str) -> float:
 
 def _find(folder: Path, stem: str) -> Path:
     for ext in ("csv", "parquet"):
-        if (folder / f"{stem}.{ext}").is_file():
-            return folder / f"{stem}.{ext}"
+        found = data_file(folder, f"{stem}.{ext}")
+        if found is not None:
+            return found
     raise DataError(f"{folder}: {stem}.csv or {stem}.parquet not found")
 
 
