@@ -297,3 +297,18 @@ def test_huge_table_ids_are_mapped_not_used_as_sizes(tmp_path, capsys):
     assert meta["num_items"] == 5
     items = json.loads((Path(meta["cache"]) / "items.json").read_text())
     assert items["item_ids"] == list(huge.values())
+
+
+@pytest.mark.parametrize("item", [True, None, 1.5, ""])
+def test_added_items_need_a_string_or_integer_id(tmp_path, item):
+    from spectran.errors import DataError
+    from spectran.serve.new_items import read_items_jsonl
+
+    path = tmp_path / "new.jsonl"
+    path.write_text(json.dumps({"item": "0042", "text": "a new thing"}) + "\n"
+                    + json.dumps({"item": item, "text": "another"}) + "\n")
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: expected an object with an 'item' id (a string "
+                                                  f"or an integer), got {item!r}")):
+        read_items_jsonl(path, ["text"], " ")
+    path.write_text(json.dumps({"item": "0042", "text": "a new thing"}) + "\n")
+    assert read_items_jsonl(path, ["text"], " ") == [("0042", "a new thing")]

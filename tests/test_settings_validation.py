@@ -140,6 +140,8 @@ def test_an_error_names_the_config_file_only_for_values_it_holds(tmp_path, capsy
      "backbone.mask_ratio: expected a probability"),
     ({"model": {"method": "mlp"}, "method": {"dropout": -0.1}}, "method.dropout: expected a dropout probability"),
     ({"model": {"method": "moe"}, "method": {"experts": 0}}, "method.experts: expected an integer >= 1"),
+    ({"model": {"method": "moe"}, "method": {"init_std": -1}}, "method.init_std: expected a standard deviation >= 0"),
+    ({"backbone": {"inner": 0}}, "backbone.inner: expected an integer >= 1"),
 ])
 def test_ranges_and_types_are_checked_by_resolve(raw, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
