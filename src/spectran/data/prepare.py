@@ -77,13 +77,18 @@ def user_data_root() -> Path:
     return base / "spectran" / "data"
 
 
-def default_data_root(settings: DataSettings) -> tuple[Path, str]:
+def default_data_root() -> Path:
+    """The data root when no ``--data-dir`` is given: ``$SPECTRAN_DATA``, else :func:`user_data_root`."""
+    env = os.environ.get("SPECTRAN_DATA")
+    return Path(env).expanduser() if env else user_data_root()
+
+
+def data_root(settings: DataSettings) -> tuple[Path, str]:
     """The data root for staged names and where it came from (for messages)."""
     if settings.data_dir:
         return Path(settings.data_dir).expanduser(), "--data-dir / data.data_dir"
-    env = os.environ.get("SPECTRAN_DATA")
-    if env:
-        return Path(env).expanduser(), "$SPECTRAN_DATA"
+    if os.environ.get("SPECTRAN_DATA"):
+        return default_data_root(), "$SPECTRAN_DATA"
     return user_data_root(), "the per-user data folder"
 
 
@@ -122,7 +127,7 @@ def locate(settings: DataSettings) -> Path | None:
             raise DataError(f"{path}: --dataset takes a dataset folder, not a file (expected a folder "
                             f"holding {_LAYOUT})")
         raise DataError(f"{path}: dataset folder not found")
-    root, source = default_data_root(settings)
+    root, source = data_root(settings)
     here = f"; ./{settings.dataset} is the folder in the working directory" \
         if Path(settings.dataset).is_dir() else ""
     folder = root / settings.dataset
