@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from spectran.cli import main
+from spectran.experiments.execute import run_all
+from spectran.experiments.sweep import expand, parse_sweep
 from spectran.io import write_json
 from test_experiments_report import make_run
 
@@ -58,6 +60,20 @@ def test_more_epochs_train_on_and_fewer_are_refused(tmp_path, capsys):
     _one_error(capsys, main(_train("synthetic", out, 1)), f"{out}: the finished run trained 2 epochs",
                "train.epochs=1 asks for fewer")
     assert (out / "metrics.json").read_bytes() == before
+
+
+def test_a_sweep_with_more_epochs_trains_its_finished_runs_on(tmp_path):
+    tiny = {"data": {"dataset": "synthetic"}, "text": {"encoder": "fake"}, "model": {"dim": 8},
+            "backbone": {"layers": 1, "heads": 1, "inner": 16}, "train": {"epochs": 1, "batch_size": 128}}
+    spec = {"base": tiny, "grid": {"train.seed": [0]}, "rows": {"id": {"model.method": "id"}}}
+    (run,) = expand(parse_sweep(spec), tmp_path, threads=1)
+    assert [o.status for o in run_all([run], tmp_path, progress=False)] == ["ok"]
+    spec["base"]["train"]["epochs"] = 2
+    (longer,) = expand(parse_sweep(spec), tmp_path, threads=1)
+    assert longer.folder == run.folder
+    assert [o.status for o in run_all([longer], tmp_path, progress=False)] == ["ok"]  # trained on, not "done"
+    assert json.loads((run.folder / "metrics.json").read_text())["epochs"] == 2
+    assert [o.status for o in run_all([longer], tmp_path, progress=False)] == ["done"]
 
 
 @pytest.mark.parametrize("finished", [True, False])
