@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from spectran.cli import main
 from spectran.data.prepare import locate, user_data_root
 from spectran.errors import DataError
 from spectran.settings import DataSettings
@@ -56,8 +57,8 @@ def test_resolution_order_data_dir_then_env_then_user_folder(tmp_path, monkeypat
 
 
 def test_a_missing_root_and_a_missing_name_say_where_they_looked(tmp_path, monkeypatch):
-    with pytest.raises(DataError, match=r"data root .*spectran/data \(from the per-user data folder\) "
-                                        r"does not exist"):
+    with pytest.raises(DataError, match=r"office: dataset folder not found \(data root .*spectran/data "
+                                        r"from the per-user data folder does not exist"):
         locate(DataSettings(dataset="office"))
     _staged(tmp_path / "env", "shop")
     monkeypatch.setenv("SPECTRAN_DATA", str(tmp_path / "env"))
@@ -65,23 +66,28 @@ def test_a_missing_root_and_a_missing_name_say_where_they_looked(tmp_path, monke
         locate(DataSettings(dataset="office"))
 
 
-@pytest.mark.parametrize("name", ["file.csv", "interactions.parquet"])
-def test_dataset_given_as_a_file_is_a_clear_error(tmp_path, name):
+@pytest.mark.parametrize("name, subprocess_run", [("file.csv", True), ("interactions.parquet", False)])
+def test_dataset_given_as_a_file_is_a_clear_error(tmp_path, monkeypatch, capsys, name, subprocess_run):
     (tmp_path / name).write_text("user,item,timestamp\n1,1,1\n")
     out = tmp_path / "run"
-    proc = _cli("train", "--dataset", name, "--out", str(out), cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == (f"error: {name}: --dataset takes a dataset folder, not a file (expected a "
-                                   "folder holding sequences.txt + items.jsonl, or interactions.csv|parquet "
-                                   "+ items.csv|parquet)")
+    if subprocess_run:
+        proc = _cli("train", "--dataset", name, "--out", str(out), cwd=tmp_path)
+        code, err = proc.returncode, proc.stderr
+    else:
+        monkeypatch.chdir(tmp_path)
+        code, err = main(["train", "--dataset", name, "--out", str(out)]), capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip() == (f"error: {name}: --dataset takes a dataset folder, not a file (expected a "
+                           "folder holding sequences.txt + items.jsonl, or interactions.csv|parquet "
+                           "+ items.csv|parquet)")
     assert not out.exists()
 
 
-def test_a_bare_name_in_the_working_directory_is_pointed_at(tmp_path):
+def test_a_bare_name_in_the_working_directory_is_pointed_at(tmp_path, monkeypatch, capsys):
     _staged(tmp_path, "mine")
-    proc = _cli("prepare", "--dataset", "mine", cwd=tmp_path)
-    assert proc.returncode == 2 and "./mine is the folder in the working directory" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["prepare", "--dataset", "mine"]) == 2
+    assert "./mine is the folder in the working directory" in capsys.readouterr().err
     ok = _cli("prepare", "--dataset", "./mine", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["users_after"] == 3

@@ -32,9 +32,9 @@ def test_bad_settings_are_refused(raw, message):
 def test_set_overrides_parse_yaml_values():
     raw: dict = {}
     apply_override(raw, "train.lr=0.005")
-    apply_override(raw, "eval.ks=[1, 5]")
+    apply_override(raw, "eval.ks=[1, 10]")  # holds the K of select_metric ndcg@10
     apply_override(raw, "backbone.layers=3")
     s = resolve(raw)
-    assert s.train.lr == 0.005 and s.eval.ks == [1, 5] and s.backbone.layers == 3
+    assert s.train.lr == 0.005 and s.eval.ks == [1, 10] and s.backbone.layers == 3
     with pytest.raises(ConfigError, match=r"expected section\.key=value"):
         apply_override(raw, "lr0.1")

@@ -2,8 +2,13 @@
 
 A run folder holds ``config.yaml`` (resolved settings), ``env.json`` (library versions, git
 commit), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt``, ``metrics.json``,
-``valid_ranks.npy``/``test_ranks.npy`` (per-user pessimistic ranks, row = user) and
-``item_embeddings.npy`` (the learned (N, w) item table of the best checkpoint).
+``valid_ranks.npy``/``test_ranks.npy`` (per-user pessimistic ranks, row = user),
+``item_embeddings.npy`` (the learned (N, w) item table of the best checkpoint) and ``data.json``
+(the checksum of the prepared data it was trained on, and its source files' checksums).
+
+Running ``train`` again on a folder resumes an interrupted run; on a finished run it returns its
+metrics, or trains on when more ``train.epochs`` are asked of a run that stopped at its epoch cap.
+Data that changed since the run started is refused, naming what changed.
 
 Under ``torchrun`` (several processes) every rank runs :func:`train`; rank 0 alone writes the run
 folder, and the metrics are computed from the all-gathered per-user ranks (docs/scaling.md).
@@ -27,15 +32,16 @@ import torch
 import yaml
 
 from spectran import distributed
+from spectran.data.prepare import PreparedDataset
 from spectran.distributed import SINGLE, DistInfo
-from spectran.errors import ConfigError, SpectranError
+from spectran.errors import ConfigError, DataError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
-from spectran.experiment import Experiment, build_experiment, describe_protocol
+from spectran.experiment import Experiment, build_experiment, describe_protocol, pick_device
 from spectran.io import write_json, write_npy, write_text
 from spectran.runlock import run_lock
 from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
-from spectran.train.checkpoint import load_checkpoint
+from spectran.train.checkpoint import load_checkpoint, load_weights
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
 from spectran.train.sinks import Sink, make_sinks
@@ -94,12 +100,71 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None,
     ``sinks`` get every epoch's log row after the trainer's own logs (e.g. the tuner's pruning
     sink, whose exception ends the run there: the folder keeps its logs and `last` checkpoint)."""
     out = Path(out)
+    settings.validate()  # settings built or changed in Python skip resolve's checks
+    if not distributed.launched():  # under a launcher each rank checks its own GPU when it joins
+        pick_device(settings.train.device)
     check_run_dir(out, settings)
     # under torchrun rank 0 alone holds the lock
     with run_lock(out) if distributed.is_main_process() else contextlib.nullcontext():
-        if (out / "metrics.json").is_file():
-            return json.loads((out / "metrics.json").read_text())
+        metrics = finished_metrics(out, settings)
+        if metrics is not None:
+            return metrics
+        if distributed.is_main_process():
+            (out / "metrics.json").unlink(missing_ok=True)  # trains on: unfinished until written again
         return _train_distributed(settings, out, exp, sinks)
+
+
+def finished_metrics(out: Path, s: RunSettings) -> dict[str, Any] | None:
+    """The metrics of a finished run in ``out`` when they answer ``s``: None when there is no
+    finished run, or when ``s`` asks for more epochs than a run that stopped at its epoch cap
+    (it trains on); fewer epochs than it trained, or changed data, are an error."""
+    path = out / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    done, best = metrics.get("epochs"), metrics.get("best_epoch")
+    if not (isinstance(done, int) and isinstance(best, int)):  # not written by train: nothing to train on
+        return metrics
+    if s.train.epochs < done:
+        raise ConfigError(f"{out}: the finished run trained {done} epochs; train.epochs={s.train.epochs} "
+                          "asks for fewer (choose another --out)", setting="train.epochs")
+    if (out / DATA_FILE).is_file():
+        from spectran.data.prepare import prepare
+
+        check_run_data(out, prepare(s.data))
+    stored = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")) or {}
+    cap = int(stored.get("train", {}).get("epochs", done))
+    stopped_early = done - best >= s.train.patience or done < cap  # patience, or train.max_seconds
+    return metrics if stopped_early or s.train.epochs <= cap else None
+
+
+DATA_FILE = "data.json"
+
+
+def data_identity(ds: PreparedDataset) -> dict[str, Any]:
+    return {"name": ds.name, "checksum": ds.meta["checksum"], "sources": ds.meta.get("sources", {}),
+            "users": ds.num_users, "items": ds.num_items, "interactions": len(ds.items)}
+
+
+def check_run_data(out: Path, ds: PreparedDataset) -> None:
+    """Refuse to resume or reuse a run whose data changed since it started, saying what changed."""
+    path = out / DATA_FILE
+    if not path.is_file():
+        return
+    old, new = json.loads(path.read_text(encoding="utf-8")), data_identity(ds)
+    if old.get("checksum") == new["checksum"]:
+        return
+    changes = []
+    sources_old, sources_new = old.get("sources", {}), new["sources"]
+    for name in sorted(set(sources_old) | set(sources_new)):
+        if sources_old.get(name) != sources_new.get(name):
+            state = "added" if name not in sources_old else "removed" if name not in sources_new else "changed"
+            changes.append(f"{name} {state}")
+    changes += [f"{key} {old.get(key)} -> {new[key]}" for key in ("users", "items", "interactions")
+                if old.get(key) != new[key]]
+    what = ", ".join(changes) or "the prepared sequences differ"
+    raise DataError(f"{out}: the data changed since this run was trained ({what}); train it in another --out, "
+                    "or delete the folder to start over")
 
 
 def _train_distributed(settings: RunSettings, out: Path, exp: Experiment | None,
@@ -121,7 +186,9 @@ def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: Dist
         exp.model.to(rank_device)
         exp.device = rank_device
     if dinfo.is_main:
+        check_run_data(out, exp.data)
         out.mkdir(parents=True, exist_ok=True)
+        write_json(out / DATA_FILE, data_identity(exp.data))
         write_text(out / "config.yaml", to_yaml(settings))
         write_json(out / "env.json", environment() | {"world_size": dinfo.world_size})
     trainer = make_trainer(exp, out, dinfo, settings, sinks)
@@ -175,8 +242,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
     """Rebuild a run's model and load its ``best`` (or ``last``) weights."""
     settings = load_run_settings(run_dir)
     exp = build_experiment(settings)
-    state = load_checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt", map_location=exp.device)
-    exp.model.load_state_dict(state["model"])
+    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+    load_weights(exp.model, load_checkpoint(path, map_location=exp.device)["model"], path)
     exp.model.eval()
     return exp
 

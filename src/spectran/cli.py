@@ -33,6 +33,9 @@ _COMMAND_MODULES = [
 ]
 
 
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU and CUDA allocation failures
+
+
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags shared by every command that builds run settings."""
     p.add_argument("--config", help="YAML file of settings (sections: data, text, model, backbone, "
@@ -44,33 +47,25 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help=" | ".join(backbone_names()))
     p.add_argument("--method", help=f"method (item encoder): {', '.join(method_names())}")
     p.add_argument("--encoder", help="text encoder: minilm | mpnet | fake | st:PATH | hf:PATH | npy:FILE")
-    p.add_argument("--dim", type=int, help="SR embedding dimension d")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--epochs", type=int, help="maximum epochs")
+    # numbers are read by the settings (as --set values are: 1e3, 1_000), so their errors name the setting
+    p.add_argument("--dim", help="SR embedding dimension d")
+    p.add_argument("--seed")
+    p.add_argument("--epochs", help="maximum epochs")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any setting (repeatable)")
 
 
-def settings_from_args(args: argparse.Namespace):
-    from spectran.settings import apply_override, load_yaml, resolve
+FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "model.backbone",
+         "method": "model.method", "encoder": "text.encoder", "dim": "model.dim", "seed": "train.seed",
+         "epochs": "train.epochs"}  # run flag -> the setting it sets
 
-    raw: dict[str, Any] = load_yaml(args.config) if getattr(args, "config", None) else {}
-    flags = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "model.backbone",
-             "method": "model.method", "encoder": "text.encoder", "dim": "model.dim",
-             "seed": "train.seed", "epochs": "train.epochs"}
-    for attr, dotted in flags.items():
-        value = getattr(args, attr, None)
-        if value is not None:
-            section, key = dotted.split(".")
-            raw.setdefault(section, {})[key] = value
-    for assignment in getattr(args, "overrides", []):
-        apply_override(raw, assignment)
-    try:
-        return resolve(raw)
-    except ConfigError as exc:
-        if getattr(args, "config", None):
-            raise ConfigError(f"{args.config}: {exc}") from None
-        raise
+
+def settings_from_args(args: argparse.Namespace):
+    from spectran.settings import from_sources
+
+    flags = {dotted: ("--" + attr.replace("_", "-"), getattr(args, attr)) for attr, dotted in FLAGS.items()
+             if getattr(args, attr, None) is not None}
+    return from_sources(getattr(args, "config", None), flags, getattr(args, "overrides", []))
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -157,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BUSY_EXIT_CODE
     except SpectranError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and not any(s in str(exc) for s in OUT_OF_MEMORY):
+            raise
+        print(f"error: {args.command}: out of memory (a size setting such as model.dim, data.max_len or a "
+              "batch size may be too large for this machine)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,7 +12,15 @@ class SpectranError(Exception):
 
 
 class ConfigError(SpectranError):
-    """An unknown setting, a wrong type, or an unknown component name."""
+    """An unknown setting, a wrong type or range, or an unknown component name.
+
+    ``setting`` is the dotted name of the setting at fault (``train.lr``) when there is one, so
+    that the caller can name where its value came from (a config file, a flag, ``--set``).
+    """
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.setting = setting
 
 
 class DataError(SpectranError):
@@ -21,3 +29,9 @@ class DataError(SpectranError):
 
 class CacheError(SpectranError):
     """A cache or checkpoint that is truncated, corrupt or does not match the data."""
+
+
+def expect(ok: bool, setting: str, expected: str, value: object) -> None:
+    """Raise ``ConfigError('<setting>: expected <expected>, got <value>')`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{setting}: expected {expected}, got {value!r}", setting=setting)

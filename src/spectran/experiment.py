@@ -50,10 +50,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, setting: str = "train.device") -> torch.device:
+    """The torch device of a device setting; CUDA asked for where there is none (or not that
+    many GPUs) is a ConfigError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{setting}: expected auto or cpu on this machine (CUDA is not available), "
+                              f"got {name!r}", setting=setting)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{setting}: expected a GPU index below {torch.cuda.device_count()}, got {name!r}",
+                              setting=setting)
+    return device
 
 
 def semantic_matrix(s: RunSettings, ds: PreparedDataset) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -19,8 +21,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from spectran.errors import ConfigError
-from spectran.text.settings import TextSettings
+from spectran.errors import ConfigError, expect
+from spectran.text.settings import DEVICE_PATTERN, TextSettings
 
 T = TypeVar("T")
 
@@ -35,6 +37,13 @@ class DataSettings:
     min_len: int = 3  # users with fewer interactions are dropped (and counted)
     cache_dir: str | None = None  # prepared arrays and embeddings; else $SPECTRAN_CACHE, else ~/.cache/spectran
 
+    def validate(self) -> None:
+        expect(bool(self.dataset.strip()), "data.dataset", "a staged name, a dataset folder or 'synthetic'",
+               self.dataset)
+        expect(self.max_len >= 2, "data.max_len", "an integer >= 2", self.max_len)
+        expect(self.min_len >= 3, "data.min_len", "an integer >= 3 (a training, a validation and a test item)",
+               self.min_len)
+
 
 @dataclass
 class ModelSettings:
@@ -46,6 +55,9 @@ class ModelSettings:
     # zero, so such items are scored by their semantic part alone: cold start; methods that fuse a
     # semantic table with an ID table only)
     unseen_ids: Literal["learn", "zero"] = "learn"
+
+    def validate(self) -> None:
+        expect(self.dim >= 1, "model.dim", "an integer >= 1", self.dim)
 
 
 @dataclass
@@ -66,6 +78,21 @@ class TrainSettings:
     max_seconds: float = 0.0  # stop after the epoch that passes this training time; 0 = no cap
     tensorboard: bool = False  # also log epochs to <run>/tensorboard (needs the tensorboard extra)
 
+    def validate(self) -> None:
+        expect(0 <= self.seed < 2**32, "train.seed", "an integer in 0..2^32-1", self.seed)
+        expect(self.epochs >= 1, "train.epochs", "an integer >= 1", self.epochs)
+        expect(self.batch_size >= 1, "train.batch_size", "an integer >= 1", self.batch_size)
+        expect(self.lr > 0, "train.lr", "a learning rate > 0", self.lr)
+        expect(self.weight_decay >= 0, "train.weight_decay", "a number >= 0", self.weight_decay)
+        expect(self.patience >= 1, "train.patience", "an integer >= 1 (epochs without improvement)",
+               self.patience)
+        expect(self.num_negatives >= 1, "train.num_negatives", "an integer >= 1", self.num_negatives)
+        expect(self.threads >= 0, "train.threads", "an integer >= 0 (0 = torch's default)", self.threads)
+        expect(re.fullmatch(DEVICE_PATTERN, self.device) is not None, "train.device",
+               "auto, cpu, cuda or cuda:N", self.device)
+        expect(self.max_seconds >= 0, "train.max_seconds", "a number of seconds >= 0 (0 = no cap)",
+               self.max_seconds)
+
 
 @dataclass
 class EvalSettings:
@@ -73,6 +100,16 @@ class EvalSettings:
     exclude_history: bool = False  # mask items already in the input sequence (RecBole: off)
     batch_size: int = 1024
     select_metric: str = "ndcg@10"  # validation metric for early stopping and best checkpoint
+
+    def validate(self) -> None:
+        expect(bool(self.ks) and all(k >= 1 for k in self.ks), "eval.ks", "a non-empty list of integers >= 1",
+               self.ks)
+        expect(len(set(self.ks)) == len(self.ks), "eval.ks", "distinct cut-offs", self.ks)
+        expect(self.batch_size >= 1, "eval.batch_size", "an integer >= 1", self.batch_size)
+        found = re.fullmatch(r"(ndcg|recall|mrr)@(\d+)", self.select_metric)
+        expect(found is not None, "eval.select_metric", "ndcg@K, recall@K or mrr@K", self.select_metric)
+        expect(int(found.group(2)) in self.ks, "eval.select_metric",
+               f"a cut-off K listed in eval.ks {self.ks}", self.select_metric)
 
 
 @dataclass
@@ -88,6 +125,14 @@ class RunSettings:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validate(self) -> None:
+        """Every section's ranges and combinations (a ConfigError naming the setting)."""
+        for section in (self.data, self.text, self.model, self.train, self.eval):
+            section.validate()
+        check_component(self.backbone, "backbone")
+        check_component(self.method, "method")
+        self.backbone.validate(self.model.dim)
+
 
 # ---------------------------------------------------------------------------------------------
 # generic typed construction
@@ -97,15 +142,37 @@ def from_mapping(cls: type[T], raw: Mapping[str, Any] | None, where: str) -> T:
     """Build dataclass ``cls`` from ``raw``; unknown keys and wrong types raise ConfigError."""
     raw = {} if raw is None else raw
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(raw).__name__}", setting=where)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(set(raw) - set(names))
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown setting '{unknown[0]}' (known: {', '.join(names)})")
-    values = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in raw.items()}
+        raise ConfigError(f"{where}: unknown setting '{unknown[0]}' (known: {', '.join(names)})",
+                          setting=f"{where}.{unknown[0]}")
+    values = {}
+    for key, value in raw.items():
+        try:
+            values[key] = _coerce(value, hints[key], f"{where}.{key}")
+        except ConfigError as exc:
+            exc.setting = exc.setting or f"{where}.{key}"
+            raise
     return cls(**values)  # type: ignore[call-arg]
+
+
+_NUMBER = re.compile(r"[+-]?(\d[\d_]*(\.[\d_]*)?|\.\d[\d_]*)([eE][+-]?\d+)?")
+
+
+def _number(value: Any) -> int | float | None:
+    """The number ``value`` is: a YAML int or float, or numeric text as users write it ('5e-4',
+    '1e3', '1_000', which YAML 1.1 reads as strings); None for anything else (bools included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        text = value.strip().replace("_", "")
+        return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+    return None
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -142,13 +209,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        number = _number(value)
+        if number is None or (isinstance(number, float) and not (math.isfinite(number) and number.is_integer())):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
+        return int(number)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        number = _number(value)
+        if number is None or not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(number)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
@@ -191,38 +260,110 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None
     node[keys[-1]] = copy.deepcopy(value)
 
 
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply ``section.key=value`` (value parsed as YAML) to the nested mapping ``raw``."""
-    where = f"--set {assignment!r}"
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """``section.key=value`` -> (dotted key, value parsed as YAML)."""
     if "=" not in assignment:
-        raise ConfigError(f"{where}: expected section.key=value")
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
     dotted, text = assignment.split("=", 1)
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
         value = text
-    set_dotted(raw, dotted, value, where)
+    return dotted.strip(), value
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply ``section.key=value`` (value parsed as YAML) to the nested mapping ``raw``."""
+    dotted, value = parse_override(assignment)
+    set_dotted(raw, dotted, value, f"--set {assignment!r}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two given values of one setting agree (``--dim 32`` and ``model.dim=32.0`` do)."""
+    x, y = _number(a), _number(b)
+    return x == y if x is not None and y is not None else a == b
+
+
+def from_sources(config: str | None, flags: Mapping[str, tuple[str, Any]], overrides: list[str]) -> RunSettings:
+    """Run settings from a YAML file, then flags (``{dotted key: (flag, value)}``), then ``--set``
+    assignments. A flag and a ``--set`` (or two ``--set``) that give one setting different values
+    are an error; an invalid value is reported with where it came from."""
+    raw: dict[str, Any] = load_yaml(config) if config else {}
+    source = {f"{sec}.{key}": config for sec, values in raw.items() if isinstance(values, dict) for key in values}
+    source |= dict.fromkeys(raw, config)
+    given: dict[str, tuple[str, Any]] = {}
+    for dotted, (flag, value) in flags.items():
+        set_dotted(raw, dotted, value, flag)
+        source[dotted] = f"{flag} {value}"
+        given[dotted] = (f"{flag} {value}", value)
+    for assignment in overrides:
+        dotted, value = parse_override(assignment)
+        if dotted in given and not _same(given[dotted][1], value):
+            raise ConfigError(f"{given[dotted][0]} and --set {assignment} give {dotted} different values "
+                              "(give one of them)", setting=dotted)
+        set_dotted(raw, dotted, value, f"--set {assignment!r}")
+        source[dotted] = given[dotted][0] if dotted in given else f"--set {assignment}"
+        given.setdefault(dotted, (f"--set {assignment}", value))
+    try:
+        return resolve(raw)
+    except ConfigError as exc:
+        key = re.sub(r"\[\d+\]", "", exc.setting or "")
+        while key and key not in source:
+            key = key.rpartition(".")[0]
+        if not key:
+            raise
+        raise ConfigError(f"{source[key]}: {exc}", setting=exc.setting) from None
 
 
 def resolve(raw: Mapping[str, Any]) -> RunSettings:
-    """Type-check a nested mapping and return the full :class:`RunSettings`."""
+    """Type-check and validate a nested mapping and return the full :class:`RunSettings`: every
+    setting's range and the combinations of settings are checked here, before anything is read
+    or written."""
     from spectran.backbones.registry import backbone_spec
     from spectran.encoders.registry import method_spec
 
     known = [f.name for f in dataclasses.fields(RunSettings)]
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"config: unknown section '{unknown[0]}' (known: {', '.join(known)})")
+        raise ConfigError(f"config: unknown section '{unknown[0]}' (known: {', '.join(known)})",
+                          setting=unknown[0])
     data = from_mapping(DataSettings, raw.get("data"), "data")
     text = from_mapping(TextSettings, raw.get("text"), "text")
     model = from_mapping(ModelSettings, raw.get("model"), "model")
-    backbone = from_mapping(backbone_spec(model.backbone).settings, raw.get("backbone"), "backbone")
-    method = from_mapping(method_spec(model.method).settings, raw.get("method"), "method")
+    specs = {}
+    for kind, lookup, name in (("backbone", backbone_spec, model.backbone), ("method", method_spec, model.method)):
+        try:
+            specs[kind] = lookup(name)
+        except ConfigError as exc:
+            raise ConfigError(f"model.{kind}: {exc}", setting=f"model.{kind}") from None
+    backbone = from_mapping(specs["backbone"].settings, raw.get("backbone"), "backbone")
+    method = from_mapping(specs["method"].settings, raw.get("method"), "method")
     train = from_mapping(TrainSettings, raw.get("train"), "train")
     evals = from_mapping(EvalSettings, raw.get("eval"), "eval")
-    if model.dim <= 0 or data.max_len < 2 or data.min_len < 3:
-        raise ConfigError("model.dim must be > 0, data.max_len >= 2 and data.min_len >= 3")
-    return RunSettings(data, text, model, backbone, method, train, evals)
+    settings = RunSettings(data, text, model, backbone, method, train, evals)
+    settings.validate()
+    return settings
+
+
+COUNTS = ("layers", "heads", "experts", "inner")  # component settings that count something there must be one of
+
+
+def check_component(settings: Any, where: str) -> None:
+    """The rules every backbone and method setting follows: an integer is a size or a count
+    (>= 0, where 0 means "derived", as the field comments say; ``layers``, ``heads``, ``experts``
+    and ``inner`` >= 1), a number named ``*dropout`` is a probability in [0, 1) and one named
+    ``*_std`` a standard deviation >= 0."""
+    for f in dataclasses.fields(settings):
+        value, name = getattr(settings, f.name), f"{where}.{f.name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if f.name.endswith("dropout"):
+            expect(0 <= value < 1, name, "a dropout probability in [0, 1)", value)
+        elif f.name.endswith("_std"):
+            expect(value >= 0, name, "a standard deviation >= 0", value)
+        elif isinstance(value, int):
+            least = 1 if f.name in COUNTS else 0
+            expect(value >= least, name, f"an integer >= {least}", value)
 
 
 def with_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:

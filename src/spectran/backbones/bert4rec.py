@@ -34,6 +34,7 @@ from torch import nn
 
 from spectran.backbones.base import Backbone, BackboneSpec, init_weights
 from spectran.backbones.sasrec import TransformerBlock
+from spectran.errors import expect
 from spectran.objectives import MaskedObjective
 
 
@@ -47,6 +48,12 @@ class BERT4RecSettings:
     layer_norm_eps: float = 1e-12
     mask_ratio: float = 0.6  # probability that a real item is masked (paper, Amazon Beauty; RecBole: 0.2)
     last_ratio: float = 0.5  # fraction of sequences in which only the last item is masked (see docstring)
+
+    def validate(self, dim: int) -> None:
+        """Ranges and the settings that depend on d, checked before anything is built."""
+        expect(dim % self.heads == 0, "backbone.heads", f"a divisor of model.dim={dim}", self.heads)
+        expect(0.0 < self.mask_ratio < 1.0, "backbone.mask_ratio", "a probability in (0, 1)", self.mask_ratio)
+        expect(0.0 <= self.last_ratio <= 1.0, "backbone.last_ratio", "a fraction in [0, 1]", self.last_ratio)
 
 
 class BERT4Rec(Backbone):

@@ -32,6 +32,9 @@ class GRU4RecSettings:
     hidden: int = 0  # GRU state width; 0 = d
     dropout: float = 0.3  # on the input item embeddings (RecBole's default)
 
+    def validate(self, dim: int) -> None:
+        """No GRU4Rec setting depends on d (ranges: settings.check_component)."""
+
 
 class GRU4Rec(Backbone):
     def __init__(self, s: GRU4RecSettings, dim: int, max_len: int):

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectran.backbones.base import Backbone, BackboneSpec, init_weights
+from spectran.errors import expect
 
 
 @dataclass
@@ -48,6 +49,11 @@ class HSTUSettings:
     dropout: float = 0.5  # on the input and before the output projection f2
     attn_dropout: float = 0.0  # on the pointwise attention weights (reference: 0)
     layer_norm_eps: float = 1e-6
+
+    def validate(self, dim: int) -> None:
+        """Settings that depend on d, checked before anything is built."""
+        expect(dim % self.heads == 0 or bool(self.qk_dim and self.v_dim), "backbone.heads",
+               f"a divisor of model.dim={dim} (or set backbone.qk_dim and backbone.v_dim)", self.heads)
 
 
 class RelativePositionBias(nn.Module):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectran.backbones.base import Backbone, BackboneSpec, init_weights
+from spectran.errors import expect
 
 
 @dataclass
@@ -28,6 +29,10 @@ class SASRecSettings:
     dropout: float = 0.5  # hidden dropout (sparse Amazon data)
     attn_dropout: float = 0.5
     layer_norm_eps: float = 1e-12
+
+    def validate(self, dim: int) -> None:
+        """Settings that depend on d, checked before anything is built."""
+        expect(dim % self.heads == 0, "backbone.heads", f"a divisor of model.dim={dim}", self.heads)
 
 
 class SelfAttention(nn.Module):

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from spectran.data.source import RawDataset, read_dataset
+from spectran.data.source import RawDataset, data_file, read_dataset
 from spectran.data.synthetic import make_synthetic
 from spectran.errors import CacheError, DataError
 from spectran.io import atomic_path, sha256_file, write_json
 from spectran.settings import DataSettings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: exact duplicate interaction rows are dropped (and counted)
 
 
 @dataclass
@@ -88,13 +88,18 @@ def user_data_root() -> Path:
     return base / "spectran" / "data"
 
 
-def default_data_root(settings: DataSettings) -> tuple[Path, str]:
+def default_data_root() -> Path:
+    """The data root when no ``--data-dir`` is given: ``$SPECTRAN_DATA``, else :func:`user_data_root`."""
+    env = os.environ.get("SPECTRAN_DATA")
+    return Path(env).expanduser() if env else user_data_root()
+
+
+def data_root(settings: DataSettings) -> tuple[Path, str]:
     """The data root for staged names and where it came from (for messages)."""
     if settings.data_dir:
         return Path(settings.data_dir).expanduser(), "--data-dir / data.data_dir"
-    env = os.environ.get("SPECTRAN_DATA")
-    if env:
-        return Path(env).expanduser(), "$SPECTRAN_DATA"
+    if os.environ.get("SPECTRAN_DATA"):
+        return default_data_root(), "$SPECTRAN_DATA"
     return user_data_root(), "the per-user data folder"
 
 
@@ -133,14 +138,14 @@ def locate(settings: DataSettings) -> Path | None:
             raise DataError(f"{path}: --dataset takes a dataset folder, not a file (expected a folder "
                             f"holding {_LAYOUT})")
         raise DataError(f"{path}: dataset folder not found")
-    root, source = default_data_root(settings)
+    root, source = data_root(settings)
     here = f"; ./{settings.dataset} is the folder in the working directory" \
         if Path(settings.dataset).is_dir() else ""
-    if not root.is_dir():
-        raise DataError(f"dataset '{settings.dataset}': data root {root} (from {source}) does not exist "
-                        "(pass --data-dir, set SPECTRAN_DATA, give the dataset folder as a path, "
-                        f"or use --dataset synthetic{here})")
     folder = root / settings.dataset
+    if not root.is_dir():
+        raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} does not exist; "
+                        "pass --data-dir, set SPECTRAN_DATA, give the dataset folder as a path, "
+                        f"or use --dataset synthetic{here})")
     if not folder.is_dir():
         staged = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} holds: "
@@ -172,7 +177,7 @@ def prepare(settings: DataSettings, refresh: bool = False) -> PreparedDataset:
 def _source_files(folder: Path) -> list[Path]:
     names = ["sequences.txt", "items.jsonl", "interactions.csv", "interactions.parquet",
              "items.csv", "items.parquet"]
-    return [folder / n for n in names if (folder / n).is_file()]
+    return [p for p in (data_file(folder, n) for n in names) if p is not None]
 
 
 def _from_raw(raw: RawDataset, settings: DataSettings, cache: Path,
@@ -188,9 +193,11 @@ def _from_raw(raw: RawDataset, settings: DataSettings, cache: Path,
         "users_dropped": len(raw.sequences) - len(kept),
         "interactions_before": int(sum(len(s) for s in raw.sequences)),
         "interactions_after": int(lengths.sum()), "num_items": raw.num_items,
+        "duplicate_rows_dropped": raw.duplicate_rows,
     }
-    return PreparedDataset(raw.name, raw.num_items, offsets, np.concatenate(kept), raw.items, meta,
-                           cache, raw.item_ids)
+    items = np.concatenate(kept)
+    meta["checksum"] = checksum(offsets, items, raw.items)
+    return PreparedDataset(raw.name, raw.num_items, offsets, items, raw.items, meta, cache, raw.item_ids)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -200,9 +207,13 @@ def _read_meta(path: Path) -> dict[str, Any]:
         return {}
 
 
+def checksum(offsets: np.ndarray, items: np.ndarray, records: list[dict[str, Any]]) -> str:
+    """sha256 of the prepared arrays and item records: what a run was trained on."""
+    blob = json.dumps(records, sort_keys=True).encode()
+    return hashlib.sha256(offsets.tobytes() + items.tobytes() + blob).hexdigest()
+
+
 def _save(ds: PreparedDataset) -> None:
-    items_blob = json.dumps(ds.item_records, sort_keys=True).encode()
-    ds.meta["checksum"] = hashlib.sha256(ds.offsets.tobytes() + ds.items.tobytes() + items_blob).hexdigest()
     with atomic_path(ds.cache_dir / "prepared.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, offsets=ds.offsets, items=ds.items)
     write_json(ds.cache_dir / "items.json", {"records": ds.item_records, "item_ids": ds.item_ids})
@@ -218,8 +229,7 @@ def _load(cache: Path, meta: dict[str, Any]) -> PreparedDataset:
         raise CacheError(f"{cache}: prepared-data cache is corrupt ({exc}); delete the folder "
                          "or run 'spectran prepare --refresh'") from None
     records = extra["records"]
-    blob = json.dumps(records, sort_keys=True).encode()
-    if hashlib.sha256(offsets.tobytes() + items.tobytes() + blob).hexdigest() != meta.get("checksum"):
+    if checksum(offsets, items, records) != meta.get("checksum"):
         raise CacheError(f"{cache}: prepared-data checksum mismatch; delete the folder or run "
                          "'spectran prepare --refresh'")
     return PreparedDataset(meta["name"], meta["num_items"], offsets, items, records, meta, cache,

@@ -111,6 +111,26 @@ def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
     return [_load(f) for f in folders]
 
 
+_STARTED = ("config.yaml", "sweep_config.yaml", "log.jsonl", "error.txt")  # files a started run has
+
+
+def unfinished_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """(folder, state) of every run at or below ``paths`` without ``metrics.json``: folders of
+    started runs, and the runs a ``sweep_summary.json`` lists that have not finished."""
+    from spectran.experiments.sweep import run_state
+
+    folders: list[Path] = []
+    for p in (Path(x) for x in paths):
+        if not p.is_dir():
+            continue
+        for summary in sorted(p.rglob("sweep_summary.json")):
+            entries = json.loads(summary.read_text(encoding="utf-8")).get("runs", [])
+            folders += [Path(e["folder"]) for e in entries if isinstance(e, dict) and "folder" in e]
+        folders += sorted({f.parent for name in _STARTED for f in p.rglob(name)})
+    unique = dict.fromkeys(f.resolve() for f in folders if not (f / "metrics.json").is_file())
+    return [(f, run_state(f)) for f in sorted(unique)]
+
+
 def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[RunRecord]:
     """Keep the runs matching every ``key=v1,v2`` filter (key: ``label``, a dotted setting, or a
     short name such as ``dataset`` or ``seed``); an unknown key is an error, not an empty table."""

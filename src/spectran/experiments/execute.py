@@ -78,10 +78,12 @@ def _check_finished(run: PlannedRun) -> Outcome | None:
     """A finished run with the same settings is skipped; one with other settings is a failure."""
     if not (run.folder / "metrics.json").is_file():
         return None
-    from spectran.api import check_run_dir
+    from spectran.api import check_run_dir, finished_metrics
 
     try:
         check_run_dir(run.folder, run.settings)
+        if finished_metrics(run.folder, run.settings) is None:
+            return None  # more epochs asked of a run that stopped at its cap: it trains on
     except SpectranError as exc:
         return Outcome(run, "failed", error=str(exc))
     return Outcome(run, "done")

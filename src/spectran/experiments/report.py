@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from spectran.experiments.collect import (
     group_key,
     order_rows,
     sweep_row_order,
+    unfinished_runs,
 )
 from spectran.experiments.stats import TestResult, paired_test
 
@@ -326,6 +328,12 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
                             f"--filter {' --filter '.join(filters)}")
     tables = build_tables(records, ours, group_by, rows or sweep_row_order(paths))
     parts, cells, tests = [], [], []
+    missing = unfinished_runs(paths)
+    if missing:  # a half-finished sweep: say which runs the tables lack
+        names = ", ".join(f"`{folder}` ({state})" for folder, state in missing)
+        parts += [f"**Not finished: {len(missing)} run(s), missing from the tables below:** {names}", ""]
+        print(f"note: {len(missing)} run(s) not finished, missing from the report: "
+              + ", ".join(f"{folder} ({state})" for folder, state in missing), file=sys.stderr)
     for table in tables:
         if ours in table.rows and len(table.rows) > 1 and not table.competitors(ours, against):
             table.warnings.append(f"no baseline in this table (every other row is a `{table.methods[ours]}` "

@@ -8,11 +8,12 @@ import json
 from spectran.errors import DataError
 
 
-def _parse_history(text: str) -> list[int | str]:
+def _parse_history(text: str) -> list[str]:
+    """Item ids exactly as written (``0067`` stays ``0067``)."""
     tokens = text.replace(",", " ").split()
     if not tokens:
         raise DataError("--history: empty (expected item ids separated by spaces, oldest first)")
-    return [int(t) if t.lstrip("-").isdigit() else t for t in tokens]
+    return tokens
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:

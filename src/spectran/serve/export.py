@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from spectran.errors import DataError
 from spectran.io import atomic_path, write_json
 
 
@@ -21,8 +22,10 @@ def export(run_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]
 
     from spectran.serve.recommend import Recommender
 
-    rec = Recommender.from_run(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "export"
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file (expected a folder for the export files; choose another --out)")
+    rec = Recommender.from_run(run_dir)
     state = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
              for k, v in rec.model.state_dict().items()}
     with atomic_path(out / "model.safetensors") as tmp:

@@ -56,8 +56,10 @@ def read_items_jsonl(path: str | Path, fields: list[str], separator: str) -> lis
         raise DataError(f"{p}: new-items file not found (expected JSONL with 'item' and 'text')")
     rows: list[tuple[str, str]] = []
     for row, record in iter_jsonl(p):
-        if "item" not in record:
-            raise DataError(f"{p}:{row}: expected an object with an 'item' id")
+        item = record.get("item")
+        if isinstance(item, bool) or not isinstance(item, (str, int)) or not str(item).strip():
+            raise DataError(f"{p}:{row}: expected an object with an 'item' id (a string or an integer), "
+                            f"got {item!r}")
         parts = []
         for name in fields:
             value = record.get(name)

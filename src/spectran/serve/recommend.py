@@ -5,8 +5,9 @@ each query is then one backbone pass over the history and a top-K over the table
 items for large catalogs. Items added after training (text but no interactions, see
 :mod:`spectran.serve.new_items`) are appended to the table and are recommendable.
 
-Ids are the dataset's ids as the user knows them: the integers of ``sequences.txt`` (1..N), or
-the original ids of a table source, plus the ids given to added items.
+Ids are the dataset's ids as the user knows them, in their exact form: the integers of
+``sequences.txt`` (1..N, returned as ints), or the original ids of a table source (returned as the
+strings they are: ``0067`` stays ``0067``), plus the ids given to added items.
 
 >>> rec = Recommender.from_run("runs/office")            # doctest: +SKIP
 >>> rec.recommend([12, 7, 33], k=3)                       # doctest: +SKIP
@@ -58,8 +59,10 @@ class Recommender:
     """A loaded run: model, objective and the (N [+ M], w) table of every recommendable item."""
 
     def __init__(self, model: SeqRecModel, objective: Objective, table: torch.Tensor, max_len: int,
-                 labels: list[str], chunk: int = TOPK_CHUNK, settings: RunSettings | None = None):
+                 labels: list[str], chunk: int = TOPK_CHUNK, settings: RunSettings | None = None,
+                 int_ids: bool = False):
         self.model, self.max_len, self.chunk, self.settings = model.eval(), max_len, chunk, settings
+        self.int_ids = int_ids  # ids are the integers of sequences.txt: returned as ints
         self.num_trained = model.num_items
         self.table = table  # (N + M, w)
         self.labels = labels  # user-facing id of row i
@@ -77,7 +80,8 @@ class Recommender:
         if added is not None:
             table = torch.cat([table, added.embeddings.to(table.device)])
             labels += added.labels
-        return cls(exp.model, exp.objective, table, exp.settings.data.max_len, labels, settings=exp.settings)
+        return cls(exp.model, exp.objective, table, exp.settings.data.max_len, labels, settings=exp.settings,
+                   int_ids=not ds.item_ids)
 
     def rows(self, history: list[int | str]) -> list[int]:
         """User-facing ids -> 0-based table rows; an unknown id is a DataError naming it."""
@@ -85,6 +89,9 @@ class Recommender:
             raise DataError("--history: empty (expected at least one item id)")
         out = []
         for pos, item in enumerate(history):
+            if isinstance(item, bool) or not isinstance(item, (int, str)):
+                raise DataError(f"--history: item {item!r} (position {pos + 1}) is a {type(item).__name__} "
+                                "(expected an id: a string, or an integer of sequences.txt)")
             row = self.row_of.get(str(item))
             if row is None:
                 raise DataError(f"--history: item {item!r} (position {pos + 1}) is not in the catalog "
@@ -105,13 +112,13 @@ class Recommender:
         user = user_representations(self.model, self.objective, seqs, lengths, self.table)  # (1, w)
         exclude = [torch.tensor(sorted(set(rows)), device=device)] if exclude_history else None
         scores, top = topk_chunked(user, self.table, k, self.chunk, exclude)
-        return [(_as_id(self.labels[i]), float(s)) for s, i in zip(scores[0].tolist(), top[0].tolist(), strict=True)
-                if np.isfinite(s)]
+        return [(self.item_id(self.labels[i]), float(s))
+                for s, i in zip(scores[0].tolist(), top[0].tolist(), strict=True) if np.isfinite(s)]
 
-
-def _as_id(label: str) -> int | str:
-    """Integer ids come back as ints (sequences.txt ids), other ids as the strings they are."""
-    return int(label) if label.isdigit() else label
+    def item_id(self, label: str) -> int | str:
+        """The id of a table row as the user knows it: an int for the integer ids of sequences.txt
+        (and added ids in that same form), else the exact string."""
+        return int(label) if self.int_ids and label.isdigit() and str(int(label)) == label else label
 
 
 def recommend(run_dir: str | Path, history: list[int | str], k: int = 10,

@@ -131,6 +131,9 @@ def import_matrix(path: Path, num_items: int) -> np.ndarray:
         E = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy file ({exc}); {expect}") from None
+    if not isinstance(E, np.ndarray):  # np.load opens an .npz archive whatever the file is named
+        E.close()
+        raise DataError(f"{path}: is an .npz archive, not a .npy array; {expect} (np.save, not np.savez)")
     if E.ndim != 2 or E.shape[0] != num_items or E.shape[1] == 0:
         raise DataError(f"{path}: shape {E.shape}; {expect}")
     if not (np.issubdtype(E.dtype, np.floating) or np.issubdtype(E.dtype, np.integer)):
@@ -140,6 +143,11 @@ def import_matrix(path: Path, num_items: int) -> np.ndarray:
         row, col = np.argwhere(~finite)[0]
         raise DataError(f"{path}: row {row} (item {row + 1}), column {col} is {E[row, col]}; "
                         "expected finite numbers only (no NaN/inf)")
+    too_big = np.abs(E) > np.finfo(np.float32).max
+    if too_big.any():  # stored as float32: such a value would become inf
+        row, col = np.argwhere(too_big)[0]
+        raise DataError(f"{path}: row {row} (item {row + 1}), column {col} is {E[row, col]}; "
+                        f"expected values within float32 range (|x| <= {np.finfo(np.float32).max:.4g})")
     return E.astype(np.float32)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -181,9 +182,18 @@ def locked(npy: Path) -> Iterator[None]:
         return
     lock = npy.with_name(npy.stem + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as fh:
+    while True:
+        fh = open(lock, "a+")  # noqa: SIM115 - closed below
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            current = os.stat(lock).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        fh.close()  # the holder removed this file before we got it: lock the new one
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # removed while held, so no empty lock file stays in the cache
+        fh.close()

@@ -7,8 +7,13 @@ values never share a cache file; ``batch_size``, ``chunk_size`` and ``device`` c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+from spectran.errors import expect
+
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"  # the device names a setting accepts
 
 
 @dataclass
@@ -24,3 +29,15 @@ class TextSettings:
     max_length: int = 0  # token limit per text; 0 = the model's own (st models) or 512 (hf:)
     chunk_size: int = 2048  # items per resumable chunk written while encoding
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+
+    def validate(self) -> None:
+        expect(bool(self.encoder.strip()), "text.encoder", "minilm, mpnet, fake, st:PATH, hf:PATH or npy:FILE",
+               self.encoder)
+        expect(bool(self.fields) and all(f.strip() for f in self.fields), "text.fields",
+               "a non-empty list of item field names", self.fields)
+        expect(self.batch_size >= 1, "text.batch_size", "an integer >= 1", self.batch_size)
+        expect(self.fake_dim >= 1, "text.fake_dim", "an integer >= 1", self.fake_dim)
+        expect(self.max_length >= 0, "text.max_length", "an integer >= 0 (0 = the model's own)", self.max_length)
+        expect(self.chunk_size >= 1, "text.chunk_size", "an integer >= 1", self.chunk_size)
+        expect(re.fullmatch(DEVICE_PATTERN, self.device) is not None, "text.device", "auto, cpu, cuda or cuda:N",
+               self.device)

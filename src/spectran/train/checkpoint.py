@@ -33,3 +33,19 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if not isinstance(state, dict) or "model" not in state:
         raise CacheError(f"{p}: not a spectran checkpoint (no model state)")
     return state
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """``model.load_state_dict(weights)``; weights of another model (other settings or data) are a
+    CacheError naming the first tensor that differs."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    shapes = [(k, tuple(weights[k].shape), tuple(own[k].shape)) for k in own
+              if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    if missing or extra or shapes:
+        what = (f"{shapes[0][0]} is {shapes[0][1]} in the checkpoint, {shapes[0][2]} in the model" if shapes
+                else f"the checkpoint lacks {missing[0]}" if missing else f"the model has no {extra[0]}")
+        raise CacheError(f"{path}: checkpoint does not fit the model of these settings ({what}); it was "
+                         "trained with other settings (model.dim, backbone, method) or other data")
+    model.load_state_dict(weights)

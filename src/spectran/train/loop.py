@@ -33,7 +33,7 @@ from spectran.io import atomic_path
 from spectran.model import SeqRecModel
 from spectran.objectives import Objective, TrainBatch
 from spectran.settings import RunSettings
-from spectran.train.checkpoint import load_checkpoint, save_checkpoint
+from spectran.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from spectran.train.losses import Loss
 from spectran.train.sinks import Sink
 
@@ -116,7 +116,7 @@ class Trainer:
         if path is None or not path.is_file():
             return False
         ck = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(ck["model"])
+        load_weights(self.model, ck["model"], path)
         self.optimizer.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
@@ -205,7 +205,7 @@ class Trainer:
         barrier(self.dist)  # rank 0 may still be writing the last `best`
         path = self._ckpt("best", self.resume_dir)
         if path is not None and path.is_file():
-            self.model.load_state_dict(load_checkpoint(path, map_location=self.device)["model"])
+            load_weights(self.model, load_checkpoint(path, map_location=self.device)["model"], path)
 
     def median_epoch_seconds(self) -> float:
         times = [h["train_seconds"] for h in self.state.history]
