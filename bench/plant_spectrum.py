@@ -15,7 +15,6 @@ Train on it with ``spectran train --dataset office --encoder npy:runs/planted/of
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -15,11 +15,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from spectran.backbones.registry import backbone_names
 from spectran.encoders.registry import method_names
-from spectran.errors import ConfigError, SpectranError
+from spectran.errors import SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 from spectran.textable import metrics_table
 

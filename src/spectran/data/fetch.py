@@ -22,8 +22,8 @@ from spectran.data.builders import BUILDERS
 from spectran.data.catalog import DatasetEntry, entry
 from spectran.data.download import FetchError, download
 from spectran.data.prepare import default_data_root
-from spectran.settings import DataSettings
 from spectran.errors import DataError
+from spectran.settings import DataSettings
 
 COMPLETE_FILES = ("sequences.txt", "items.jsonl", "stats.json")
 MIRROR_ENV = "SPECTRAN_MIRROR"
