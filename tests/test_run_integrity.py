@@ -32,7 +32,7 @@ def _dataset(root: Path) -> Path:
 
 
 def _train(dataset: str, out: Path, epochs: int) -> list[str]:
-    return ["train", "--dataset", dataset, "--encoder", "fake", "--epochs", str(epochs), "--no-progress",
+    return ["train", "--dataset", dataset, "--encoder", "fake", "--epochs", str(epochs), "--no-progress", "--json",
             "--set", "model.dim=8", "--set", "train.threads=1", "--out", str(out)]
 
 
