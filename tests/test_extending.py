@@ -16,7 +16,7 @@ from torch import nn
 
 from conftest import tiny_settings
 from spectran.api import evaluate, load_run, train
-from spectran.backbones.base import Backbone, BackboneSpec
+from spectran.backbones.base import Backbone, BackboneSettings, BackboneSpec
 from spectran.backbones.registry import BACKBONES, register_backbone
 from spectran.encoders.base import ItemContext, ItemEncoder, MethodSpec, init_table
 from spectran.encoders.registry import METHODS, method_names, register_method
@@ -63,7 +63,7 @@ PROJECTED = MethodSpec("projected", ProjectedSettings, build_projected, needs_te
 
 # -- a backbone: the running mean of the item embeddings (causal: position t sees items <= t) --
 @dataclass
-class RunningMeanSettings:
+class RunningMeanSettings(BackboneSettings):
     layers: int = 1  # Linear + GELU layers after the mean
 
 

@@ -34,6 +34,15 @@ class Backbone(nn.Module, metaclass=ABCMeta):
         """x (B, L, d) item embeddings, valid (B, L) -> hidden states (B, L, d)."""
 
 
+class BackboneSettings:
+    """Base of every backbone's settings dataclass: ``validate(dim)`` checks the settings that
+    depend on d (e.g. heads dividing d) before anything is built; generic ranges are checked for
+    every field by :func:`spectran.settings.check_component`."""
+
+    def validate(self, dim: int) -> None:
+        """No setting that depends on d (override where one does)."""
+
+
 def causal(settings: Any, num_items: int) -> Objective:
     """Next-item prediction at every position (the default objective)."""
     return CausalObjective()
@@ -47,6 +56,11 @@ class BackboneSpec:
     settings: type  # typed settings dataclass with the paper's defaults
     build: Callable[[Any, int, int], Backbone]  # (settings, dim, max_len) -> module
     objective: Callable[[Any, int], Objective] = causal  # (settings, num_items N) -> how it is trained
+
+    def __post_init__(self) -> None:
+        if not issubclass(self.settings, BackboneSettings):
+            raise TypeError(f"backbone '{self.name}': its settings {self.settings.__name__} must derive from "
+                            "spectran.backbones.base.BackboneSettings")
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -32,14 +32,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spectran.backbones.base import Backbone, BackboneSpec, init_weights
+from spectran.backbones.base import Backbone, BackboneSettings, BackboneSpec, init_weights
 from spectran.backbones.sasrec import TransformerBlock
 from spectran.errors import expect
 from spectran.objectives import MaskedObjective
 
 
 @dataclass
-class BERT4RecSettings:
+class BERT4RecSettings(BackboneSettings):
     layers: int = 2
     heads: int = 2
     inner: int = 256  # feed-forward width

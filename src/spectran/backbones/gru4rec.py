@@ -23,17 +23,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spectran.backbones.base import Backbone, BackboneSpec
+from spectran.backbones.base import Backbone, BackboneSettings, BackboneSpec
 
 
 @dataclass
-class GRU4RecSettings:
+class GRU4RecSettings(BackboneSettings):
     layers: int = 1  # stacked GRU layers
     hidden: int = 0  # GRU state width; 0 = d
     dropout: float = 0.3  # on the input item embeddings (RecBole's default)
-
-    def validate(self, dim: int) -> None:
-        """No GRU4Rec setting depends on d (ranges: settings.check_component)."""
 
 
 class GRU4Rec(Backbone):

@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectran.backbones.base import Backbone, BackboneSpec, init_weights
+from spectran.backbones.base import Backbone, BackboneSettings, BackboneSpec, init_weights
 from spectran.errors import expect
 
 
 @dataclass
-class HSTUSettings:
+class HSTUSettings(BackboneSettings):
     layers: int = 2
     heads: int = 2
     qk_dim: int = 0  # per-head query/key width; 0 = d / heads

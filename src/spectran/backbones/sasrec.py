@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectran.backbones.base import Backbone, BackboneSpec, init_weights
+from spectran.backbones.base import Backbone, BackboneSettings, BackboneSpec, init_weights
 from spectran.errors import expect
 
 
 @dataclass
-class SASRecSettings:
+class SASRecSettings(BackboneSettings):
     layers: int = 2
     heads: int = 2
     inner: int = 256  # feed-forward width

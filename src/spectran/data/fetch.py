@@ -23,7 +23,6 @@ from spectran.data.catalog import DatasetEntry, entry
 from spectran.data.download import FetchError, download
 from spectran.data.prepare import default_data_root
 from spectran.errors import DataError
-from spectran.settings import DataSettings
 
 COMPLETE_FILES = ("sequences.txt", "items.jsonl", "stats.json")
 MIRROR_ENV = "SPECTRAN_MIRROR"
@@ -40,8 +39,7 @@ class FetchResult:
 
 def data_root(data_dir: str | os.PathLike[str] | None) -> Path:
     """``data_dir`` if given, else the package's default data root."""
-    root, _ = default_data_root(DataSettings(data_dir=str(data_dir) if data_dir else None))
-    return root
+    return Path(data_dir) if data_dir else default_data_root()
 
 
 def mirror_from_env(mirror: str | None) -> str | None:
