@@ -87,6 +87,7 @@ def test_under_bf16_autocast_the_loss_is_fp32_and_close_to_plain():
     assert gh.dtype == torch.float32 and gt.dtype == torch.float32  # gradients of the fp32 masters
     _, rh, rt = _plain(hidden, table, targets)
     torch.testing.assert_close(gh, rh, atol=2e-2, rtol=5e-2)
+    torch.testing.assert_close(gt, rt, atol=2e-2, rtol=5e-2)
 
 
 def test_bad_chunk_and_make_loss():
