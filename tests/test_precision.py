@@ -84,3 +84,14 @@ def test_bf16_trains_every_backbone_and_method_family(tmp_path, backbone, method
     assert 0.0 <= m["test"]["ndcg@10"] <= 1.0
     loss = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])["loss"]
     assert loss == loss and loss > 0  # finite, not NaN
+
+
+def test_one_pass_pessimistic_ranks_equal_the_two_pass_definition():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(-3, 4, (50, 40), generator=g).float()  # many ties
+    scores[scores == -3] = float("-inf")  # masked candidates
+    targets = torch.randint(0, 40, (50,), generator=g)
+    scores[torch.arange(50), targets] = torch.randint(-2, 4, (50,), generator=g).float()
+    t = scores.gather(1, targets[:, None])
+    reference = 1 + (scores > t).sum(1) + (scores == t).sum(1) - 1
+    assert (pessimistic_ranks(scores, targets) == reference).all()
