@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from conftest import tiny_settings
 from spectran.api import train
+from spectran.errors import ConfigError
 from spectran.train.chunked_ce import chunked_cross_entropy
 from spectran.train.losses import FullSoftmaxCE, make_loss
 
@@ -95,6 +96,8 @@ def test_bad_chunk_and_make_loss():
     with pytest.raises(ValueError, match="chunk must be > 0"):
         chunked_cross_entropy(hidden, table, targets, 0)
     assert make_loss("ce", chunk=16).chunk == 16 and make_loss("ce").chunk == 0
+    with pytest.raises(ConfigError, match="train.ce_chunk must be >= 0"):
+        make_loss("ce", chunk=-1)
 
 
 def test_training_with_the_chunked_loss_follows_the_plain_run(tmp_path):

@@ -11,6 +11,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from spectran.errors import ConfigError
 from spectran.train.chunked_ce import chunked_cross_entropy
 
 
@@ -23,11 +24,13 @@ class FullSoftmaxCE:
     """Softmax cross-entropy over the full catalog (InfoNCE with every item as a negative).
 
     ``chunk`` = 0: the plain (T, N) logits matrix; ``chunk`` > 0: the same loss computed
-    ``chunk`` items at a time (:mod:`spectran.train.chunked_ce`). Targets 0 (padding) are ignored.
+    ``chunk`` targets at a time (:mod:`spectran.train.chunked_ce`). Targets 0 (padding) are ignored.
     The logits and the reduction are fp32 under autocast either way.
     """
 
     def __init__(self, chunk: int = 0):
+        if chunk < 0:
+            raise ConfigError(f"train.ce_chunk must be >= 0 (0 = plain logits), got {chunk}")
         self.chunk = chunk
 
     def __call__(self, hidden, targets, table, generator=None):
