@@ -96,7 +96,7 @@ def test_bad_chunk_and_make_loss():
     with pytest.raises(ValueError, match="chunk must be > 0"):
         chunked_cross_entropy(hidden, table, targets, 0)
     assert make_loss("ce", chunk=16).chunk == 16 and make_loss("ce").chunk == 0
-    with pytest.raises(ConfigError, match="train.ce_chunk must be >= 0"):
+    with pytest.raises(ConfigError, match=r"train\.ce_chunk must be >= 0"):
         make_loss("ce", chunk=-1)
 
 
