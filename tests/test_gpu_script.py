@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,9 @@ rows:
 
 def _gpu_sh(out: Path, sweep: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DEVICE": "cpu", "SWEEP": str(sweep), "SPECTRAN_CACHE": str(tmp_path / "cache"),
-           "OMP_NUM_THREADS": "1", "PYTHON": os.environ.get("PYTHON_FOR_TESTS", _python()), **env}
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, **env}
     return subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh"), str(out)], capture_output=True, text=True,
                           env=env, timeout=600, check=False, cwd=ROOT)
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 @pytest.fixture
@@ -47,7 +42,7 @@ def sweep(tmp_path):
 
 def test_gpu_script_runs_the_grid_on_cpu(tmp_path, sweep):
     out = tmp_path / "out"
-    proc = _gpu_sh(out, sweep, tmp_path)
+    proc = _gpu_sh(out, sweep, tmp_path, WORKERS="2")  # subprocess workers, as on the GPU
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "every run of the grid finished" in proc.stdout
     assert "skipped" in (out / "tests_cuda.txt").read_text()  # no CUDA here: skipped with the reason
