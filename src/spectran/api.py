@@ -86,8 +86,9 @@ def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SIN
     validation on the valid split, checkpoints and sinks under ``out`` (None: nothing written);
     ``sinks`` are added to the settings' own (rank 0 only)."""
     s = settings or exp.settings
-    loss = make_loss(s.train.loss, num_negatives=s.train.num_negatives, negatives=s.train.negatives) \
-        if s.train.loss == "sampled" else make_loss(s.train.loss)
+    t = s.train
+    loss = make_loss(t.loss, num_negatives=t.num_negatives, negatives=t.negatives) if t.loss == "sampled" \
+        else make_loss(t.loss, chunk=t.ce_chunk) if t.loss == "ce" else make_loss(t.loss)
     own = make_sinks(s, out) if out is not None and dinfo.is_main else []
     return Trainer(exp.model, exp.objective, loss, exp.train_arrays(), validator(exp, "valid", dinfo),
                    s, out, exp.device, sinks=own + list(sinks), dist=dinfo)

@@ -73,7 +73,8 @@ class TrainSettings:
     negatives: Literal["uniform", "in_batch"] = "uniform"  # for loss=sampled (logQ-corrected)
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast on GPU
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast: bf16 on CPU or GPU, fp16 on GPU only
+    ce_chunk: int = 0  # loss=ce: targets per block of the chunked softmax (chunk x N logits); 0 = plain (T, N)
     progress: bool = True  # tqdm progress bar
     max_seconds: float = 0.0  # stop after the epoch that passes this training time; 0 = no cap
     tensorboard: bool = False  # also log epochs to <run>/tensorboard (needs the tensorboard extra)

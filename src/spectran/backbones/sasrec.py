@@ -51,7 +51,7 @@ class SelfAttention(nn.Module):
         """Causal attention over packed real positions (T, C) -> (T, C): projections on the T
         positions only, attention per length bucket padded to the bucket's width."""
         qkv = self.qkv(hp)  # (T, 3C)
-        y = hp.new_zeros(hp.shape)
+        y = qkv.new_zeros(hp.shape)  # the dtype of the attention output (bf16 under autocast)
         for tokens, present in packing.groups:
             block = qkv.new_zeros(*present.shape, qkv.shape[1])  # (n, W, 3C)
             block[present] = qkv[tokens]

@@ -4,6 +4,10 @@ Every user is evaluated exactly once; the item table is computed once per evalua
 costs what the backbone costs). Candidates are the N real items; with ``exclude_history`` the
 items of the user's history other than the target are removed from the candidates.
 
+Scores are fp32: ranking runs with autocast disabled, even when training used bf16. A bf16 score
+keeps 8 significant bits, so scores within a relative 2^-8 (0.4 %) of each other can round to one
+value and tie, and under the pessimistic tie rule a tie counts against the target (rank changes).
+
 Large catalogs: when N exceeds ``item_chunk`` the (B, N) score matrix is never formed; ranks are
 accumulated chunk by chunk of items (memory B x item_chunk). Under DDP (:func:`rank_all_users`)
 each rank scores a disjoint share of the users and the ranks are all-gathered.
@@ -39,6 +43,14 @@ def rank_targets(model: SeqRecModel, objective: Objective, arrays: SequenceArray
                  table: torch.Tensor | None = None, rows: np.ndarray | None = None,
                  item_chunk: int = ITEM_CHUNK) -> np.ndarray:
     """Pessimistic rank of each user's target among all N items; ``rows`` selects a subset."""
+    with torch.autocast(device.type, enabled=False):
+        return _rank_targets(model, objective, arrays, targets, batch_size, device, history, table, rows,
+                             item_chunk)
+
+
+def _rank_targets(model: SeqRecModel, objective: Objective, arrays: SequenceArrays, targets: np.ndarray,
+                  batch_size: int, device: torch.device, history: list[np.ndarray] | None,
+                  table: torch.Tensor | None, rows: np.ndarray | None, item_chunk: int) -> np.ndarray:
     was_training = model.training
     model.eval()
     if table is None:

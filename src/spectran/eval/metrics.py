@@ -20,9 +20,9 @@ def pessimistic_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     target_scores = scores.gather(1, targets[:, None])  # (B, 1)
     if not torch.isfinite(target_scores).all():
         raise SpectranError("non-finite score for an evaluation target (the model produced NaN/inf)")
-    higher = (scores > target_scores).sum(dim=1)
-    ties = (scores == target_scores).sum(dim=1) - 1  # other items with an equal score
-    return 1 + higher + ties
+    # 1 + #higher + #(other items equal) = #(items >= the target's score), the target included:
+    # one comparison pass over the (B, N) scores instead of two
+    return (scores >= target_scores).sum(dim=1)
 
 
 def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, ks: list[int]) -> dict[str, float]:

@@ -7,7 +7,10 @@ killed at any point and resumed from `last` follows exactly the same path as an 
 Several processes (``torchrun``): the model is wrapped in DDP; every rank builds the same global
 batch and trains on its slice, with the loss scaled so that the averaged gradient equals the
 one-process gradient (see spectran.distributed). Rank 0 alone writes logs and checkpoints.
-Mixed precision (``train.precision`` bf16/fp16) uses autocast on GPU; fp16 adds a GradScaler.
+Mixed precision (``train.precision``): bf16 autocasts the forward pass (backbone, item encoder and
+loss GEMMs) on CPU or GPU, fp16 on GPU only (with a GradScaler); parameters, their gradients, the
+optimiser state and the loss reduction stay fp32, and validation runs outside autocast (fp32
+scores, see spectran.eval.evaluate).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tqdm import tqdm
 
 from spectran.data.batches import SequenceArrays, iterate_batches
 from spectran.distributed import SINGLE, DistInfo, all_sum, barrier, broadcast_flag
+from spectran.errors import ConfigError
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.io import atomic_path
 from spectran.model import SeqRecModel
@@ -90,7 +94,9 @@ class Trainer:
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.step = DDP(self.step, device_ids=ids, find_unused_parameters=True)
-        self.use_amp = device.type == "cuda" and t.precision != "fp32"
+        if t.precision == "fp16" and device.type != "cuda":
+            raise ConfigError(f"train.precision=fp16 needs a CUDA device, got {device} (use bf16 or fp32)")
+        self.use_amp = t.precision != "fp32"
         self.amp_dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and t.precision == "fp16")
 

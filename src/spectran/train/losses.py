@@ -11,6 +11,9 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from spectran.errors import ConfigError
+from spectran.train.chunked_ce import chunked_cross_entropy
+
 
 class Loss(Protocol):
     def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
@@ -18,11 +21,23 @@ class Loss(Protocol):
 
 
 class FullSoftmaxCE:
-    """Softmax cross-entropy over the full catalog (InfoNCE with every item as a negative)."""
+    """Softmax cross-entropy over the full catalog (InfoNCE with every item as a negative).
+
+    ``chunk`` = 0: the plain (T, N) logits matrix; ``chunk`` > 0: the same loss computed
+    ``chunk`` targets at a time (:mod:`spectran.train.chunked_ce`). Targets 0 (padding) are ignored.
+    The logits and the reduction are fp32 under autocast either way.
+    """
+
+    def __init__(self, chunk: int = 0):
+        if chunk < 0:
+            raise ConfigError(f"train.ce_chunk must be >= 0 (0 = plain logits), got {chunk}")
+        self.chunk = chunk
 
     def __call__(self, hidden, targets, table, generator=None):
+        if self.chunk > 0:
+            return chunked_cross_entropy(hidden, table, targets - 1, self.chunk)
         logits = hidden @ table.T  # (T, N)
-        return F.cross_entropy(logits.float(), targets - 1)
+        return F.cross_entropy(logits.float(), targets - 1, ignore_index=-1)
 
 
 class BinaryCE:
@@ -37,7 +52,7 @@ class BinaryCE:
 
 def make_loss(name: str, **kwargs) -> Loss:
     if name == "ce":
-        return FullSoftmaxCE()
+        return FullSoftmaxCE(**kwargs)
     if name == "bce":
         return BinaryCE()
     if name == "sampled":
