@@ -60,7 +60,7 @@ tail -n 12 "$out/tests_cuda.txt" | tee -a "$log"
 if (( test_rc != 0 && test_rc != 5 )); then say "step 1: tests FAILED (exit $test_rc), see $out/tests_cuda.txt"; fi
 
 # (2) the grid, (3) stopped before the budget; the report leaves 30 s of the budget
-args=(sweep "$SWEEP" --out "$out/runs" --workers "$WORKERS" --filter "seed=$SEEDS" --skip-unavailable
+args=(sweep "$SWEEP" --out "$out/runs" --workers "$WORKERS" --filter "seed=$SEEDS"
       --no-progress --set "train.device=$DEVICE")
 for f in ${FILTERS:-}; do args+=(--filter "$f"); done
 [[ -n "${PRECISION:-}" ]] && args+=(--set "train.precision=$PRECISION")
