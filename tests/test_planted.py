@@ -9,7 +9,13 @@ import torch
 
 from spectran.data.prepare import prepare
 from spectran.encoders.base import ItemContext
-from spectran.encoders.spectral_coords import scaled_coords, select_components, transition_signal
+from spectran.encoders.spectral_coords import (
+    informative_components,
+    noise_floor,
+    scaled_coords,
+    select_components,
+    transition_signal,
+)
 from spectran.encoders.spectran import SpecTranSettings
 from spectran.encoders.spectran import build as build_spectran
 from spectran.errors import ConfigError
@@ -148,10 +154,45 @@ def test_planted_noise_sinks_the_top_d_truncation_but_not_signal_selection(tmp_p
         raw = {"data": {"dataset": "synthetic", "max_len": 20}, "text": {"encoder": encoder},
                "model": {"dim": 16, "method": method}, "backbone": {"layers": 1}, "method": method_settings,
                "train": {"epochs": 5, "progress": False, "batch_size": 64, "threads": 1}}
-        out = tmp_path / f"{method}-{len(method_settings)}-{encoder[:3]}"
+        out = tmp_path / "-".join([method, encoder[:3], *map(str, method_settings.values())])
         return train(resolve(raw), out)["valid"]["ndcg@10"]
 
     clean = valid_ndcg("fake", "svd_frozen")
     assert valid_ndcg(f"npy:{planted}", "svd_frozen") < 0.5 * clean
-    assert valid_ndcg(f"npy:{planted}", "spectran") < 0.5 * clean  # the paper's A sits on the noise
+    assert valid_ndcg(f"npy:{planted}", "spectran", position_by="sigma") < 0.5 * clean  # the paper's A: on the noise
     assert valid_ndcg(f"npy:{planted}", "spectran", position_by="signal") > 0.85 * clean
+    assert valid_ndcg(f"npy:{planted}", "spectran") > 0.85 * clean  # the default, position_by=informative
+
+
+def test_informative_skips_noise_like_components_and_keeps_sigma_order():
+    signal = torch.tensor([0.001, 0.3, -0.002, 0.2, 0.1, 0.004, 0.05])
+    np.testing.assert_array_equal(informative_components(signal, 3, 0.01).numpy(), [1, 3, 4])
+    np.testing.assert_array_equal(informative_components(signal, 5, 0.06).numpy(), [1, 3, 4])  # only these
+    assert informative_components(signal, 5, 0.5).numel() == 0
+    np.testing.assert_array_equal(informative_components(torch.ones(5), 3, 0.5).numpy(), [0, 1, 2])
+    ds, _ = _cluster_data()
+    pairs = torch.from_numpy(ds.train_transitions())
+    floor = noise_floor(pairs, ds.num_items)
+    assert floor > 3 / np.sqrt(len(pairs))  # repeated pairs widen a noise direction's spread
+    assert floor == noise_floor(pairs, ds.num_items)  # seeded
+    rng = np.random.default_rng(5)  # fresh noise directions stay below the floor
+    fresh = transition_signal(torch.from_numpy(rng.normal(size=(ds.num_items, 64))), pairs)
+    assert fresh.max() < floor
+
+
+@pytest.mark.parametrize("plant", [True, False])
+def test_informative_is_the_paper_a_on_clean_data_and_skips_planted_noise(plant):
+    ds, E = _cluster_data()
+    X = planted_matrix(E, [Plant("noise", 8, strength=9.0)], seed=0) if plant else E
+    basis = compute_basis(X)
+    informative = int(((basis.V[8:, :] ** 2).sum(0) < 0.5).sum()) if plant else 7
+    ctx = ItemContext(ds.num_items, informative, torch.from_numpy(X).float(), basis,
+                      torch.from_numpy(ds.train_item_counts()), 0, torch.from_numpy(ds.train_transitions()))
+    model = build_spectran(SpecTranSettings(position_by="informative", attention="none"), ctx)
+    paper = build_spectran(SpecTranSettings(attention="none"), ctx)
+    if plant:
+        assert ((basis.V[8:, model.position_index] ** 2).sum(0) < 0.5).all()  # every noise direction skipped
+        assert model.position_weights().max() == 1.0
+    else:  # nothing noise-like: exactly the paper's A on the top-k
+        np.testing.assert_array_equal(model.position_index.numpy(), np.arange(informative))
+        torch.testing.assert_close(model.semantic(), paper.semantic(), rtol=0, atol=0)

@@ -51,6 +51,8 @@ from spectran.encoders.spectral_coords import (
     normalised_sigma,
     require_basis,
     scaled_coords,
+    informative_components,
+    noise_floor,
     select_components,
     transition_signal,
     truncated_table,
@@ -78,7 +80,10 @@ class SpecTranSettings:
     # x = sigma / sigma_1 (the paper); "signal" = the d with the most collaborative signal rho
     # (transition_signal: correlation of a component between consecutive training items),
     # x = rho / max rho, so a component is weighted by what it carries, not by its variance
-    position_by: Literal["sigma", "signal"] = "sigma"
+    # "informative" = the top-d by sigma after skipping the noise-like components (rho below the
+    # noise_floor of random directions), x = sigma over the largest kept sigma: the paper's A
+    # wherever no top component is noise-like
+    position_by: Literal["sigma", "signal", "informative"] = "informative"
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
     scale: float = 0.3  # multiplies the unit-variance coordinates (docs/methods/svd_frozen.md)
     fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
@@ -104,8 +109,8 @@ class SpecTran(ItemEncoder):
         self.s, self.dim, self.rank = s, dim, r
         k = min(dim, r)
         index, x = (torch.arange(k), sigma_bar[:k]) if position is None else position
-        if index.shape != (k,) or x.shape != (k,):
-            raise ConfigError(f"spectran: expected {k} position components, got {tuple(index.shape)}")
+        if index.ndim != 1 or index.shape[0] > k or x.shape != index.shape:
+            raise ConfigError(f"spectran: expected at most {k} position components, got {tuple(index.shape)}")
         self.register_buffer("coords", coords, persistent=False)  # (N, r) U_hat, derived from E
         self.register_buffer("sigma_bar", sigma_bar, persistent=False)  # (r,)
         self.register_buffer("position_index", index.long(), persistent=False)  # (k,) components under A
@@ -207,12 +212,18 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
     coords = scaled_coords(basis, s.rank, s.scaling)  # (N, r)
     projector = ColdStartProjector(basis, coords.shape[1], coord_scale(basis.num_items, s.scaling))
     position = None
-    if s.position_by == "signal":
+    if s.position_by != "sigma":
         if ctx.train_pairs is None:
-            raise ConfigError("method.position_by=signal needs the training transitions (none were prepared)")
+            raise ConfigError(f"method.position_by={s.position_by} needs the training transitions (none were prepared)")
         signal = transition_signal(coords, ctx.train_pairs)
-        index = select_components(signal, min(ctx.dim, coords.shape[1]))
-        position = (index, (signal[index] / signal[index].max()).clamp_min(0.0))
+        k = min(ctx.dim, coords.shape[1])
+        if s.position_by == "signal":
+            index = select_components(signal, k)
+            position = (index, (signal[index] / signal[index].max()).clamp_min(0.0))
+        else:
+            index = informative_components(signal, k, noise_floor(ctx.train_pairs, ctx.num_items))
+            chosen = normalised_sigma(basis, s.rank)[index]
+            position = (index, chosen / chosen[0] if len(index) else chosen)
     return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position)
 
 
