@@ -6,8 +6,9 @@ training items), then prints how the d components SpecTran's ``position_by=signa
 with the top-d by singular value that ``svd_frozen`` and the paper's SpecTran use:
 
 - overlap: how many of the top-d by sigma are also among the top-d by signal;
-- noise-like: how many of the top-d by sigma have rho below 3 / sqrt(P) (P training pairs), i.e.
-  are indistinguishable from a direction of pure noise;
+- noise-like: how many of the top-d by sigma have rho below ``noise_floor`` (3 x the RMS rho of
+  random Gaussian directions over the same pairs), i.e. are indistinguishable from pure noise:
+  exactly the components SpecTran's default ``position_by=informative`` skips;
 - mean rho of the top-d by sigma and of the top-d by signal.
 
 A low overlap is where the two disagree, hence where ``position_by`` can matter at all.
@@ -19,7 +20,6 @@ A low overlap is where the two disagree, hence where ``position_by`` can matter 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 
@@ -27,7 +27,7 @@ def overlap_row(dataset: str, encoder: str, dim: int) -> dict:
     import torch
 
     from spectran.data.prepare import prepare
-    from spectran.encoders.spectral_coords import scaled_coords, select_components, transition_signal
+    from spectran.encoders.spectral_coords import noise_floor, scaled_coords, select_components, transition_signal
     from spectran.settings import DataSettings
     from spectran.spectral.basis import compute_basis
     from spectran.text.api import load_or_encode
@@ -41,11 +41,11 @@ def overlap_row(dataset: str, encoder: str, dim: int) -> dict:
     k = min(dim, basis.rank)
     by_signal = set(select_components(rho, k).tolist())
     top = list(range(k))
-    floor = 3 / math.sqrt(pairs.shape[0])
+    floor = noise_floor(pairs, ds.num_items)
     return {"dataset": dataset, "encoder": encoder, "D": E.shape[1], "rank": basis.rank, "pairs": pairs.shape[0],
             "overlap": len(by_signal.intersection(top)), "k": k,
             "noise_like": int((rho[:k] < floor).sum()), "rho_sigma": float(rho[:k].mean()),
-            "rho_signal": float(rho[sorted(by_signal)].mean())}
+            "rho_signal": float(rho[sorted(by_signal)].mean()), "floor": floor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dim", type=int, default=64)
     args = p.parse_args(argv)
     print(f"d = {args.dim}; rho: correlation of a component between consecutive training items")
-    print("| dataset | E | D | rank | overlap of top-d by sigma and by signal | top-d by sigma that are "
-          "noise-like | mean rho, top-d by sigma | mean rho, top-d by signal |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
+          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for dataset in args.dataset:
         for encoder in args.encoder:
             r = overlap_row(dataset, encoder, args.dim)
-            print(f"| {r['dataset']} | {r['encoder']} | {r['D']} | {r['rank']} | {r['overlap']} / {r['k']} | "
+            print(f"| {r['dataset']} | {r['encoder']} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
+                  f"{r['overlap']} / {r['k']} | "
                   f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} |", flush=True)
     return 0
 
