@@ -6,18 +6,24 @@ Sequential Recommendation" (SIGIR 2026, arXiv 2601.21986). From the SVD E - mu =
 
     S_h  = Q_h K_h^T / sqrt(h)                         (d, r) per head, Q_h (d, h), K_h (r, h)
     phi  = Softshrink_lambda (exact zeros below lambda) | row-wise Softmax over r | none
-    A    = diag(g(sigma_bar_1..d)), g(x) = sum_m beta_m x^m, zero beyond column d   (d, r)
+    A    = g(x_j) at (j, c_j) for the k components c_j chosen by position_by (below), zero elsewhere  (d, r)
     E_s  = U_hat [gate * alpha * sum_h phi(S_h) + A]^T                               (N, d)
 
 then E_s is fused with an ID table (sum by default). With the attention term off, beta fixed and
 ``position_by=sigma``, E_s is exactly ``svd_frozen``'s table (same scaling, same code path).
 
-Where A sits (``position_by``): on the top-k components by singular value with x = sigma_bar
-(``sigma``, the paper's formula), or on the k components with the largest collaborative signal
-rho (``signal``: the correlation of a component's coordinate between consecutive training items,
-:func:`spectran.encoders.spectral_coords.transition_signal`) with x = rho / max rho, so that a
-component is chosen and weighted by what it carries about the sequences rather than by its
-variance. k = min(d, r); the attention term still reads all r components either way.
+Where A sits (``position_by``), k = min(d, r), each from the collaborative signal rho of every
+component (the correlation of its coordinate between consecutive training items,
+:func:`spectran.encoders.spectral_coords.transition_signal`; training pairs only):
+
+- ``informative`` (default): the top-k by singular value after skipping the noise-like components
+  (rho below :func:`~spectran.encoders.spectral_coords.noise_floor`), x = sigma over the largest
+  kept sigma; fewer than k informative components leave the rest of A's diagonal at zero. When
+  no top-k component is noise-like this is exactly ``sigma``;
+- ``sigma``: the top-k by singular value, x = sigma_bar (the paper's formula);
+- ``signal``: the k components with the largest rho, x = rho / max rho.
+
+The attention term reads all r components in every case.
 
 Choices the paper leaves open are settings: ``alpha`` scales the attention term (1/sqrt(r) by
 default, so that phi(S) with N(0, 1) queries/keys contributes O(1) per coordinate), a learnable
