@@ -1,4 +1,4 @@
-"""SPEC §11: every bad input is one `error:` line naming the file/row, exit code 2, nothing written.
+"""Every bad input is one `error:` line naming the file/row, exit code 2, nothing written.
 
 Each case runs the real CLI (``spectran.cli.main``) on a small dataset folder broken in one way.
 """

@@ -2,7 +2,7 @@
 
 The texts are encoded with the run's own text encoder (``text.*`` of its config), mapped into the
 item space by the item encoder's ``embed_new_items(semantic)`` hook (for SpecTran: the spectral
-projection u = (e - mu) V Sigma^-1 of SPEC §5, ID part zero) and appended to
+projection u = (e - mu) V Sigma^-1, docs/methods/spectran.md, ID part zero) and appended to
 ``<run>/new_items.safetensors`` (:mod:`spectran.serve.new_items`). A method that never sees text
 (``id``) cannot embed an item it never saw: that is a clear error before anything is encoded,
 and so is a method whose item encoder has no path from text to an item row (its
