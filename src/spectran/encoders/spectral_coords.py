@@ -75,10 +75,10 @@ def transition_signal(coords: torch.Tensor, pairs: torch.Tensor, chunk: int = 16
     component's coordinate between consecutive training items (a -> b) over all training pairs.
 
     A component whose coordinate is shared by items that follow each other carries sequential
-    signal (rho near 1); a direction of pure noise has rho ~ 0 +- 1/sqrt(P), whatever its
-    singular value. For a model that scores b given a by a dot product, rho_k is (up to a
-    positive factor) the first gradient step's preference for component k, so ranking by rho is
-    what a learned selection would do after one step. Computed in float64, chunked over pairs."""
+    signal (rho near 1); a direction of pure noise has rho near 0 (see :func:`noise_floor`),
+    whatever its singular value. For a model that scores b given a by a dot product, the first
+    gradient step favours component k by its (unnormalised) covariance between a and b, of which
+    rho_k is the normalised form. Computed in float64, chunked over pairs."""
     if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] < 2:
         raise ConfigError(f"transition signal: expected (P >= 2, 2) training pairs, got {tuple(pairs.shape)}")
     r = coords.shape[1]
@@ -104,7 +104,7 @@ def noise_floor(pairs: torch.Tensor, num_items: int, z: float = 3.0, probes: int
     over ``probes`` random Gaussian directions of the items (seeded), measured on these very pairs.
 
     A closed form such as 1 / sqrt(P) would assume independent pairs; real sequences repeat popular
-    items and pairs (the synthetic set: 2,766 pairs, 653 distinct), which widens the spread of a
+    items and pairs, which widens the spread of a
     noise direction's rho several-fold. Random probes see exactly that structure."""
     generator = torch.Generator().manual_seed(seed)
     probe = torch.randn(num_items, probes, generator=generator, dtype=torch.float64)  # (N, probes)
