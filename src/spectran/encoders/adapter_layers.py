@@ -17,7 +17,6 @@ from torch import nn
 
 from spectran.encoders.base import ItemEncoder
 from spectran.encoders.fusion import Fusion
-from spectran.encoders.spectral_coords import fuse_without_id
 from spectran.errors import ConfigError
 
 Activation = Literal["gelu", "relu", "leaky_relu", "none"]
@@ -80,7 +79,7 @@ class SemanticAdapter(ItemEncoder):
 
     def embed_new_items(self, semantic: torch.Tensor) -> torch.Tensor:
         """Cold start: a new item has no ID row; its ID part is taken as zero (the ID prior)."""
-        return fuse_without_id(self.fusion, self.encode(semantic.to(self.semantic.device, self.semantic.dtype)))
+        return self.fusion.without_ids(self.encode(semantic.to(self.semantic.device, self.semantic.dtype)))
 
 
 def require_semantic(ctx_semantic: torch.Tensor | None, method: str) -> torch.Tensor:

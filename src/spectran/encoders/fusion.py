@@ -36,10 +36,11 @@ class Fusion(nn.Module):
     def ids(self) -> torch.Tensor:
         return self.id_table if self.id_keep is None else self.id_table * self.id_keep
 
-    def forward(self, semantic: torch.Tensor) -> torch.Tensor:
+    def forward(self, semantic: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Fused rows (M, d) of ``semantic`` (M, d) with ``ids`` (M, d); default: the ID table."""
         if self.kind == "none":
             return semantic
-        ids = self.ids()
+        ids = self.ids() if ids is None else ids
         if self.kind == "sum":
             return semantic + ids
         both = torch.cat([semantic, ids], dim=-1)
@@ -47,3 +48,7 @@ class Fusion(nn.Module):
             return self.proj(both)
         gate = torch.sigmoid(self.proj(both))
         return gate * semantic + (1 - gate) * ids
+
+    def without_ids(self, semantic: torch.Tensor) -> torch.Tensor:
+        """Fused rows (M, d) of items that have no ID row (new items, cold start): ID part = 0."""
+        return self(semantic, torch.zeros_like(semantic))

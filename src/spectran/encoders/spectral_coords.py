@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from spectran.encoders.base import ItemContext
-from spectran.encoders.fusion import Fusion
 from spectran.errors import ConfigError
 
 Scaling = Literal["sqrt_n", "none"]
@@ -117,16 +116,6 @@ def informative_components(signal: torch.Tensor, k: int, floor: float) -> torch.
     this is the top k itself; with fewer than k informative components it is all of them (the
     caller zero-pads, as a truncation to a rank below d does)."""
     return torch.nonzero(signal >= floor).flatten()[:k]
-
-
-def fuse_without_id(fusion: Fusion, semantic: torch.Tensor) -> torch.Tensor:
-    """Fuse semantic rows (M, d) of items that have no ID embedding (cold start): ID part = 0."""
-    if fusion.kind in ("sum", "none"):
-        return semantic
-    both = torch.cat([semantic, torch.zeros_like(semantic)], dim=-1)  # (M, 2d)
-    if fusion.kind == "concat":
-        return fusion.proj(both)
-    return torch.sigmoid(fusion.proj(both)) * semantic
 
 
 class ColdStartProjector(nn.Module):

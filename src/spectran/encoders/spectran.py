@@ -31,10 +31,8 @@ scalar ``gate`` (0.1 at the start, so training starts close to the SVD truncatio
 default, and ``scale`` multiplying E_s as in ``svd_frozen``. Why each default, with the
 measurements: docs/methods/spectran.md.
 
-E_s is recomputed at every training step (one (N x r)(r x d) product) and cached in eval mode
-under ``no_grad``; the cache is keyed on every parameter's version counter and the mode, so an
-optimiser step, ``load_state_dict`` or ``train()`` invalidates it. Inference therefore costs
-what the backbone costs.
+E_s is one (N x r)(r x d) product per call: once per training step, and once per evaluation or
+recommendation (the callers compute the item table once and score every user against it).
 """
 
 from __future__ import annotations
@@ -53,7 +51,6 @@ from spectran.encoders.spectral_coords import (
     ColdStartProjector,
     Scaling,
     coord_scale,
-    fuse_without_id,
     informative_components,
     noise_floor,
     normalised_sigma,
@@ -133,7 +130,6 @@ class SpecTran(ItemEncoder):
             self.alpha = 1.0 / math.sqrt(r) if s.attn_scale == "inv_sqrt_r" else 1.0
         if s.position:
             self.beta = nn.Parameter(_beta_init(s.order, s.position_init), requires_grad=s.learn_position)
-        self._cache: tuple[tuple, torch.Tensor] | None = None
 
     # -- the spectral mixing matrix ------------------------------------------------------------
     def attention_scores(self) -> torch.Tensor:
@@ -171,26 +167,12 @@ class SpecTran(ItemEncoder):
         return (U_hat @ self.mixing().T) * self.s.scale  # (N, r) (r, d) -> (N, d)
 
     # -- the item-encoder interface ------------------------------------------------------------
-    def _cache_key(self) -> tuple:
-        return (self.training, torch.is_autocast_enabled(self.coords.device.type),
-                *(p._version for p in self.parameters()), *(p.data_ptr() for p in self.parameters()))
-
     def forward(self) -> torch.Tensor:
-        if self.training or torch.is_grad_enabled():
-            self._cache = None
-            return self.fusion(self.semantic())
-        key = self._cache_key()
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, self.fusion(self.semantic()))
-        return self._cache[1]  # inference: E_s computed once, then the backbone's cost only
-
-    def train(self, mode: bool = True) -> SpecTran:
-        self._cache = None
-        return super().train(mode)
+        return self.fusion(self.semantic())
 
     def embed_new_items(self, semantic: torch.Tensor) -> torch.Tensor:
         """(M, D) embeddings of items with text but no interactions -> (M, d), ID part zero."""
-        return fuse_without_id(self.fusion, self.semantic(self.projector(semantic)))
+        return self.fusion.without_ids(self.semantic(self.projector(semantic)))
 
     def spectral_attention(self) -> torch.Tensor | None:
         """phi(S) (d, r) for the diagnostics (attention mass on principal components), or None."""

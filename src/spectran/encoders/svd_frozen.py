@@ -21,7 +21,6 @@ from spectran.encoders.spectral_coords import (
     Scaling,
     Weighting,
     coord_scale,
-    fuse_without_id,
     normalised_sigma,
     require_basis,
     scaled_coords,
@@ -56,7 +55,7 @@ class SvdFrozen(ItemEncoder):
     def embed_new_items(self, semantic: torch.Tensor) -> torch.Tensor:
         """(M, D) texts' embeddings -> (M, d): projected coordinates, ID part zero."""
         table = truncated_table(self.projector(semantic), self.weights, self.frozen.shape[1])
-        return fuse_without_id(self.fusion, table * self.scale)
+        return self.fusion.without_ids(table * self.scale)
 
 
 def build(s: SvdFrozenSettings, ctx: ItemContext) -> SvdFrozen:
