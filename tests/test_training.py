@@ -75,3 +75,41 @@ def test_resume_accepts_a_run_made_before_a_setting_existed_and_refuses_another_
     assert resumed["epochs"] == 2
     with pytest.raises(ConfigError, match="holds a run with different settings"):
         train(tiny_settings(train={"epochs": 3, "lr": 5e-4}), cut)
+
+
+class _Stop(Exception):
+    pass
+
+
+class _RecordingSink:
+    """Records rows and whether it was closed; raises after ``stop_at`` epochs (a pruned trial)."""
+
+    def __init__(self, stop_at: int | None = None):
+        self.rows: list[dict] = []
+        self.closed = False
+        self.stop_at = stop_at
+
+    def log(self, row: dict) -> None:
+        self.rows.append(row)
+        if self.stop_at is not None and row["epoch"] >= self.stop_at:
+            raise _Stop(row["epoch"])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_sink_that_ends_the_run_closes_every_sink_and_leaves_the_epoch_resumable(tmp_path):
+    import pytest
+
+    out = tmp_path / "run"
+    quiet, stopper = _RecordingSink(), _RecordingSink(stop_at=2)
+    with pytest.raises(_Stop):
+        train(tiny_settings(train={"epochs": 4}), out, sinks=[quiet, stopper])
+    assert quiet.closed and stopper.closed
+    assert [r["epoch"] for r in stopper.rows] == [1, 2]
+    ck = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["epoch"] == 2  # the epoch the sink ended is saved: a resume does not repeat it
+    resumed = train(tiny_settings(train={"epochs": 4}), out)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [1, 2, 3, 4]
+    assert resumed["test"] == train(tiny_settings(train={"epochs": 4}), tmp_path / "full")["test"]

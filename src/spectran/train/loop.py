@@ -176,35 +176,37 @@ class Trainer:
         t, st = self.s.train, self.state
         metric = self.s.eval.select_metric
         started = time.perf_counter() - sum(h["train_seconds"] for h in st.history)
-        while st.epoch < t.epochs and st.bad_epochs < t.patience:
-            t0 = time.perf_counter()
-            loss = self.train_epoch(st.epoch)
-            t1 = time.perf_counter()
-            valid = metrics_from_ranks(self.validate(self.model), self.s.eval.ks)
-            t2 = time.perf_counter()
-            st.epoch += 1
-            improved = valid[metric] > st.best_score
-            if improved:
-                st.best_score, st.best_epoch, st.bad_epochs = valid[metric], st.epoch, 0
-                path = self._ckpt("best")
-                if path is not None:
-                    save_checkpoint(path, {"model": self.model.state_dict(), "epoch": st.epoch})
-            else:
-                st.bad_epochs += 1
-            row = {"epoch": st.epoch, "loss": loss, "train_seconds": t1 - t0, "valid_seconds": t2 - t1,
-                   **{f"valid_{k}": v for k, v in valid.items()}, "best": improved}
-            st.history.append(row)
-            self._write_log()
+        try:
+            while st.epoch < t.epochs and st.bad_epochs < t.patience:
+                t0 = time.perf_counter()
+                loss = self.train_epoch(st.epoch)
+                t1 = time.perf_counter()
+                valid = metrics_from_ranks(self.validate(self.model), self.s.eval.ks)
+                t2 = time.perf_counter()
+                st.epoch += 1
+                improved = valid[metric] > st.best_score
+                if improved:
+                    st.best_score, st.best_epoch, st.bad_epochs = valid[metric], st.epoch, 0
+                    path = self._ckpt("best")
+                    if path is not None:
+                        save_checkpoint(path, {"model": self.model.state_dict(), "epoch": st.epoch})
+                else:
+                    st.bad_epochs += 1
+                row = {"epoch": st.epoch, "loss": loss, "train_seconds": t1 - t0, "valid_seconds": t2 - t1,
+                       **{f"valid_{k}": v for k, v in valid.items()}, "best": improved}
+                st.history.append(row)
+                self._write_log()
+                self._save_last()  # before the sinks: one that ends the run (pruning) leaves this epoch resumable
+                for sink in self.sinks:
+                    sink.log(row)
+                if t.progress and self.dist.is_main:
+                    tqdm.write(f"epoch {st.epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}"
+                               f"  ({t1 - t0:.1f}s + {t2 - t1:.1f}s){'  *' if improved else ''}")
+                if broadcast_flag(bool(t.max_seconds) and time.perf_counter() - started > t.max_seconds, self.dist):
+                    break
+        finally:  # a sink's exception (a pruned trial) or an interrupt still closes every sink
             for sink in self.sinks:
-                sink.log(row)
-            self._save_last()
-            if t.progress and self.dist.is_main:
-                tqdm.write(f"epoch {st.epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}"
-                           f"  ({t1 - t0:.1f}s + {t2 - t1:.1f}s){'  *' if improved else ''}")
-            if broadcast_flag(bool(t.max_seconds) and time.perf_counter() - started > t.max_seconds, self.dist):
-                break
-        for sink in self.sinks:
-            sink.close()
+                sink.close()
         return st
 
     def load_best(self) -> None:
