@@ -24,8 +24,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from spectran.diagnostics.spectrum import effective_rank, singular_values
 from spectran.experiments.collect import RunRecord, find_runs
 from spectran.runfolder import RunFolder
