@@ -24,27 +24,25 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from spectran.diagnostics.spectrum import effective_rank, singular_values
 from spectran.experiments.collect import RunRecord, find_runs
+from spectran.runfolder import RunFolder
 
 HERE = Path(__file__).resolve().parent
 METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 
 
 def run_erank(record: RunRecord) -> tuple[float, int]:
-    emb = np.load(record.folder / "item_embeddings.npy", allow_pickle=False)
+    emb = RunFolder(record.folder).read_item_embeddings()
     return effective_rank(singular_values(emb)), int(emb.shape[1])
 
 
 def semantic_erank(record: RunRecord) -> float | None:
     """erank of E for the run's dataset and text settings (from the embedding cache)."""
-    from spectran.api import load_run_settings
     from spectran.data.prepare import prepare
     from spectran.experiment import semantic_matrix
 
-    s = load_run_settings(record.folder)
+    s = record.settings
     if s.model.method == "id":
         return None
     return effective_rank(singular_values(semantic_matrix(s, prepare(s.data))))

@@ -1,10 +1,6 @@
 """Library functions behind the CLI: ``train`` and ``evaluate``.
 
-A run folder holds ``config.yaml`` (resolved settings), ``env.json`` (library versions, git
-commit), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt``, ``metrics.json``,
-``valid_ranks.npy``/``test_ranks.npy`` (per-user pessimistic ranks, row = user),
-``item_embeddings.npy`` (the learned (N, w) item table of the best checkpoint) and ``data.json``
-(the checksum of the prepared data it was trained on, and its source files' checksums).
+:class:`spectran.runfolder.RunFolder` names the files of the run folder they write and read.
 
 Running ``train`` again on a folder resumes an interrupted run; on a finished run it returns its
 metrics, or trains on when more ``train.epochs`` are asked of a run that stopped at its epoch cap.
@@ -29,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from spectran import distributed
 from spectran.data.prepare import PreparedDataset
@@ -38,10 +33,11 @@ from spectran.errors import ConfigError, DataError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.experiment import Experiment, build_experiment, describe_protocol, pick_device
-from spectran.io import write_json, write_npy, write_text
+from spectran.io import write_json
+from spectran.runfolder import RunFolder
 from spectran.runlock import run_lock
-from spectran.settings import RunSettings, resolve, to_yaml, with_defaults
-from spectran.train.checkpoint import load_checkpoint, load_weights
+from spectran.settings import RunSettings
+from spectran.train.checkpoint import check_settings, load_checkpoint, load_weights
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
 from spectran.train.sinks import Sink, make_sinks
@@ -61,16 +57,13 @@ def environment() -> dict[str, Any]:
 
 
 def check_run_dir(out: Path, s: RunSettings) -> None:
-    """A run folder belongs to one configuration: refuse to resume a different one."""
-    cfg = out / "config.yaml"
-    if cfg.is_file():
-        old = with_defaults(yaml.safe_load(cfg.read_text(encoding="utf-8")) or {})
-        new = s.to_dict()
-        for volatile in ("progress", "threads", "epochs", "max_seconds"):
-            old.get("train", {}).pop(volatile, None)
-            new["train"].pop(volatile, None)
-        if old != new:
-            raise ConfigError(f"{out}: holds a run with different settings; choose another --out")
+    """A run folder belongs to one configuration: refuse to resume a different one (the settings
+    marked on their field as not distinguishing runs, and the training budget, may change)."""
+    diff = RunFolder(out).different_settings(s)
+    if diff is not None:
+        key, old, new = diff
+        raise ConfigError(f"{out}: holds a run with different settings ({key} is {old!r} there, {new!r} now); "
+                          "choose another --out", setting=key)
 
 
 def validator(exp: Experiment, split: str = "valid", dist: DistInfo = SINGLE):
@@ -111,7 +104,7 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None,
         if metrics is not None:
             return metrics
         if distributed.is_main_process():
-            (out / "metrics.json").unlink(missing_ok=True)  # trains on: unfinished until written again
+            RunFolder(out).unfinish()  # trains on: unfinished until written again
         return _train_distributed(settings, out, exp, sinks)
 
 
@@ -119,27 +112,23 @@ def finished_metrics(out: Path, s: RunSettings) -> dict[str, Any] | None:
     """The metrics of a finished run in ``out`` when they answer ``s``: None when there is no
     finished run, or when ``s`` asks for more epochs than a run that stopped at its epoch cap
     (it trains on); fewer epochs than it trained, or changed data, are an error."""
-    path = out / "metrics.json"
-    if not path.is_file():
+    folder = RunFolder(out)
+    if not folder.finished:
         return None
-    metrics = json.loads(path.read_text(encoding="utf-8"))
+    metrics = folder.read_metrics()
     done, best = metrics.get("epochs"), metrics.get("best_epoch")
     if not (isinstance(done, int) and isinstance(best, int)):  # not written by train: nothing to train on
         return metrics
     if s.train.epochs < done:
         raise ConfigError(f"{out}: the finished run trained {done} epochs; train.epochs={s.train.epochs} "
                           "asks for fewer (choose another --out)", setting="train.epochs")
-    if (out / DATA_FILE).is_file():
+    if folder.data.is_file():
         from spectran.data.prepare import prepare
 
         check_run_data(out, prepare(s.data))
-    stored = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")) or {}
-    cap = int(stored.get("train", {}).get("epochs", done))
+    cap = int(folder.raw_config().get("train", {}).get("epochs", done))
     stopped_early = done - best >= s.train.patience or done < cap  # patience, or train.max_seconds
     return metrics if stopped_early or s.train.epochs <= cap else None
-
-
-DATA_FILE = "data.json"
 
 
 def data_identity(ds: PreparedDataset) -> dict[str, Any]:
@@ -149,7 +138,7 @@ def data_identity(ds: PreparedDataset) -> dict[str, Any]:
 
 def check_run_data(out: Path, ds: PreparedDataset) -> None:
     """Refuse to resume or reuse a run whose data changed since it started, saying what changed."""
-    path = out / DATA_FILE
+    path = RunFolder(out).data
     if not path.is_file():
         return
     old, new = json.loads(path.read_text(encoding="utf-8")), data_identity(ds)
@@ -189,9 +178,10 @@ def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: Dist
     if dinfo.is_main:
         check_run_data(out, exp.data)
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / DATA_FILE, data_identity(exp.data))
-        write_text(out / "config.yaml", to_yaml(settings))
-        write_json(out / "env.json", environment() | {"world_size": dinfo.world_size})
+        folder = RunFolder(out)
+        write_json(folder.data, data_identity(exp.data))
+        folder.write_settings(settings)
+        folder.write_env(environment() | {"world_size": dinfo.world_size})
     trainer = make_trainer(exp, out, dinfo, settings, sinks)
     trainer.resume()
     state = trainer.fit()
@@ -223,28 +213,26 @@ def finish_run(exp: Experiment, out: Path, fit: dict[str, Any], dist: DistInfo =
     cold = exp.context.train_counts.numpy()[exp.data.targets("test") - 1] == 0
     if cold.any():  # test targets never seen in training (cold-start items)
         metrics["test_cold"] = {**metrics_from_ranks(test_ranks[cold], s.eval.ks), "users": int(cold.sum())}
-    if dist.is_main:
-        write_npy(out / "valid_ranks.npy", valid_ranks)
-        write_npy(out / "test_ranks.npy", test_ranks)
-        write_npy(out / "item_embeddings.npy", table)
-        write_json(out / "metrics.json", metrics)  # written last: marks the run finished
+    if dist.is_main:  # metrics.json written last: marks the run finished
+        RunFolder(out).write_results({"valid": valid_ranks, "test": test_ranks}, table, metrics)
     distributed.barrier(dist)  # no rank leaves before the run folder is complete
     return metrics
 
 
 def load_run_settings(run_dir: str | Path) -> RunSettings:
-    cfg = Path(run_dir) / "config.yaml"
-    if not cfg.is_file():
-        raise SpectranError(f"{run_dir}: not a run folder (no config.yaml)")
-    return resolve(yaml.safe_load(cfg.read_text(encoding="utf-8")))
+    return RunFolder(run_dir).read_settings()
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
-    """Rebuild a run's model and load its ``best`` (or ``last``) weights."""
-    settings = load_run_settings(run_dir)
+    """Rebuild a run's model and load its ``best`` (or ``last``) weights; a checkpoint trained
+    with other settings than the run's config.yaml is refused."""
+    folder = RunFolder(run_dir)
+    settings = folder.read_settings()
+    path = folder.checkpoint(checkpoint)
     exp = build_experiment(settings)
-    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
-    load_weights(exp.model, load_checkpoint(path, map_location=exp.device)["model"], path)
+    state = load_checkpoint(path, map_location=exp.device)
+    load_weights(exp.model, state["model"], path)
+    check_settings(state, settings, path)
     exp.model.eval()
     return exp
 

@@ -14,7 +14,6 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from spectran.backbones.registry import backbone_names
 from spectran.encoders.registry import method_names
@@ -83,7 +82,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     if args.no_progress:
         s.train.progress = False
-    already = (Path(args.out) / "metrics.json").is_file()
+    from spectran.runfolder import RunFolder
+
+    already = RunFolder(args.out).finished
     start = time.perf_counter()
     metrics = train(s, args.out)
     if not is_main_process():  # under torchrun only rank 0 reports

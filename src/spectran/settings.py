@@ -26,16 +26,23 @@ from spectran.text.settings import DEVICE_PATTERN, TextSettings
 
 T = TypeVar("T")
 
+# field metadata, read by :func:`marked`: a setting that never makes two runs different (speed,
+# output, folders), and one that bounds how long a run trains (a finished run trains on when more
+# is asked; runs with different budgets are still different configurations in a report)
+BOOKKEEPING = {"distinguishes": False}
+BUDGET = {"budget": True}
+
 
 @dataclass
 class DataSettings:
     dataset: str = "office"  # a staged name (beauty, office, ...), a folder path, or "synthetic"
     # root of staged datasets; else $SPECTRAN_DATA, else the per-user data folder
     # $XDG_DATA_HOME/spectran/data (~/.local/share/spectran/data when XDG_DATA_HOME is unset)
-    data_dir: str | None = None
+    data_dir: str | None = field(default=None, metadata=BOOKKEEPING)
     max_len: int = 50  # most recent items kept as input
     min_len: int = 3  # users with fewer interactions are dropped (and counted)
-    cache_dir: str | None = None  # prepared arrays and embeddings; else $SPECTRAN_CACHE, else ~/.cache/spectran
+    # prepared arrays and embeddings; else $SPECTRAN_CACHE, else ~/.cache/spectran
+    cache_dir: str | None = field(default=None, metadata=BOOKKEEPING)
 
     def validate(self) -> None:
         expect(bool(self.dataset.strip()), "data.dataset", "a staged name, a dataset folder or 'synthetic'",
@@ -63,7 +70,7 @@ class ModelSettings:
 @dataclass
 class TrainSettings:
     seed: int = 0
-    epochs: int = 200  # maximum; early stopping usually ends sooner
+    epochs: int = field(default=200, metadata=BUDGET)  # maximum; early stopping usually ends sooner
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -71,13 +78,15 @@ class TrainSettings:
     loss: Literal["ce", "sampled", "bce"] = "ce"  # full softmax, sampled softmax, or BCE with 1 negative
     num_negatives: int = 1024  # for loss=sampled
     negatives: Literal["uniform", "in_batch"] = "uniform"  # for loss=sampled (logQ-corrected)
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    threads: int = field(default=0, metadata=BOOKKEEPING)  # torch intra-op threads; 0 = torch's default
+    device: str = field(default="auto", metadata=BOOKKEEPING)  # auto, cpu, cuda, cuda:N
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast: bf16 on CPU or GPU, fp16 on GPU only
     ce_chunk: int = 0  # loss=ce: targets per block of the chunked softmax (chunk x N logits); 0 = plain (T, N)
-    progress: bool = True  # tqdm progress bar
-    max_seconds: float = 0.0  # stop after the epoch that passes this training time; 0 = no cap
-    tensorboard: bool = False  # also log epochs to <run>/tensorboard (needs the tensorboard extra)
+    progress: bool = field(default=True, metadata=BOOKKEEPING)  # tqdm progress bar
+    # stop after the epoch that passes this training time; 0 = no cap
+    max_seconds: float = field(default=0.0, metadata=BUDGET)
+    # also log epochs to <run>/tensorboard (needs the tensorboard extra)
+    tensorboard: bool = field(default=False, metadata=BOOKKEEPING)
 
     def validate(self) -> None:
         expect(0 <= self.seed < 2**32, "train.seed", "an integer in 0..2^32-1", self.seed)
@@ -99,7 +108,7 @@ class TrainSettings:
 class EvalSettings:
     ks: list[int] = field(default_factory=lambda: [5, 10, 20])
     exclude_history: bool = False  # mask items already in the input sequence (RecBole: off)
-    batch_size: int = 1024
+    batch_size: int = field(default=1024, metadata=BOOKKEEPING)
     select_metric: str = "ndcg@10"  # validation metric for early stopping and best checkpoint
 
     def validate(self) -> None:
@@ -379,3 +388,11 @@ def with_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_yaml(settings: RunSettings) -> str:
     return yaml.safe_dump(settings.to_dict(), sort_keys=False)
+
+
+def marked(key: str, value: Any) -> frozenset[str]:
+    """Dotted names of the fixed sections' settings whose field metadata has ``key: value``
+    (``marked("distinguishes", False)``: the BOOKKEEPING ones; ``marked("budget", True)``)."""
+    sections = [(name, tp) for name, tp in typing.get_type_hints(RunSettings).items() if dataclasses.is_dataclass(tp)]
+    return frozenset(f"{name}.{f.name}" for name, tp in sections for f in dataclasses.fields(tp)
+                     if key in f.metadata and f.metadata[key] == value)

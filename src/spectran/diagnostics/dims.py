@@ -22,7 +22,7 @@ def dimension_points(records: list[RunRecord], metric: str = "ndcg@10") -> list[
     assign_variants(records, ignore=["model.dim"])
     groups: dict[tuple[str, str, int], list[float]] = defaultdict(list)
     for r in records:
-        groups[(r.dataset, r.row, int(r.config.get("model.dim", 0)))].append(r.value(metric))
+        groups[(r.dataset, r.row, r.settings.model.dim)].append(r.value(metric))
     points = [{"dataset": d, "row": row, "dim": dim, "mean": float(np.mean(v)), "n": len(v),
                "std": float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")}
               for (d, row, dim), v in groups.items()]

@@ -23,6 +23,7 @@ import numpy as np
 
 from spectran.errors import SpectranError
 from spectran.experiments.collect import RunRecord
+from spectran.runfolder import RunFolder
 
 if TYPE_CHECKING:  # the CLI imports this module to register its command; torch loads on use
     from spectran.encoders.base import ItemEncoder
@@ -84,10 +85,7 @@ def run_spectra(records: list[RunRecord], center: bool = False) -> list[Spectrum
     for (dataset, row), runs in groups.items():
         sigmas, shapes = [], set()
         for r in sorted(runs, key=lambda r: r.seed):
-            path = r.folder / "item_embeddings.npy"
-            if not path.is_file():
-                raise SpectranError(f"{path}: learned item embeddings missing")
-            table = np.load(path, allow_pickle=False)
+            table = RunFolder(r.folder).read_item_embeddings()
             shapes.add(table.shape)
             sigmas.append(singular_values(table, center))
         if len(shapes) > 1:
@@ -98,7 +96,6 @@ def run_spectra(records: list[RunRecord], center: bool = False) -> list[Spectrum
 
 def semantic_spectra(records: list[RunRecord], center: bool = False) -> list[Spectrum]:
     """Spectrum of E per dataset, from the text settings of a run that uses E (else any run)."""
-    from spectran.api import load_run_settings
     from spectran.data.prepare import prepare
     from spectran.text.api import load_or_encode
 
@@ -106,9 +103,9 @@ def semantic_spectra(records: list[RunRecord], center: bool = False) -> list[Spe
     for dataset in sorted({r.dataset for r in records}):
         runs = [r for r in records if r.dataset == dataset]
         runs.sort(key=lambda r: r.protocol.get("encoder") is None)  # text-using runs first
-        settings = load_run_settings(runs[0].folder)
+        settings = runs[0].settings
         E = load_or_encode(prepare(settings.data), settings.text)  # (N, D)
-        n_items = np.load(runs[0].folder / "item_embeddings.npy", mmap_mode="r").shape[0]
+        n_items = RunFolder(runs[0].folder).read_item_embeddings(mmap=True).shape[0]
         if E.shape[0] != n_items:
             raise SpectranError(f"{dataset}: E has {E.shape[0]} rows but the runs' item tables {n_items}")
         out.append(_combine(dataset, f"E ({settings.text.encoder})", [singular_values(E, center)],
@@ -144,18 +141,19 @@ def attention_mass(encoder: ItemEncoder) -> tuple[np.ndarray, float] | None:
 
 
 def attention_masses(records: list[RunRecord], method: str = "spectran") -> list[AttentionMass]:
-    """Attention mass of every run of ``method`` whose encoder exposes ``spectral_attention``."""
+    """Attention mass of every run of ``method`` (SpecTran, or a method whose settings have its
+    ``attention``) whose encoder exposes ``spectral_attention``."""
     from spectran.api import load_run
 
     groups: dict[tuple[str, str], list[tuple[np.ndarray, float, int]]] = defaultdict(list)
     for r in sorted(records, key=lambda r: r.seed):
-        if r.config.get("model.method") != method or r.config.get("method.attention") == "none":
+        if r.settings.model.method != method or r.settings.method.attention == "none":
             continue  # the ablation without attention has no attention to show
         encoder = load_run(r.folder).model.item_encoder
         result = attention_mass(encoder)
         if result is not None:
             summary = encoder.attention_summary()
-            groups[(r.dataset, r.row)].append((*result, int(r.config.get("model.dim", 0)), summary))
+            groups[(r.dataset, r.row)].append((*result, r.settings.model.dim, summary))
     out = []
     for (dataset, row), items in groups.items():
         lengths = {len(item[0]) for item in items}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spectran.errors import ConfigError
+from spectran.runfolder import RunFolder
 from spectran.textable import format_table
 
 if TYPE_CHECKING:
@@ -22,9 +22,9 @@ def outcome_table(outcomes: list[Outcome]) -> str:
     rows = []
     for o in outcomes:
         test: dict[str, float] = {}
-        metrics = o.run.folder / "metrics.json"
-        if o.status in ("ok", "done") and metrics.is_file():
-            test = json.loads(metrics.read_text(encoding="utf-8")).get("test", {})
+        folder = RunFolder(o.run.folder)
+        if o.status in ("ok", "done") and folder.finished:
+            test = folder.read_metrics().get("test", {})
         cell = {m: f"{test[m]:.4f}" if m in test else "-" for m in ("ndcg@10", "recall@10")}
         rows.append([o.run.label, _STATUS.get(o.status, o.status), f"{o.seconds:.0f}" if o.seconds else "-",
                      cell["ndcg@10"], cell["recall@10"], o.run.folder])

@@ -1,11 +1,12 @@
 """Find finished run folders and group them into report rows (shared by report and spectrum).
 
-A finished run is any folder holding ``metrics.json`` and ``config.yaml``. Its row is its
-``model.label`` (or method name). Runs with the same label whose settings differ in anything
-other than the seed, the dataset, the grouping key and bookkeeping settings (threads, progress,
-device, folders, batch sizes of evaluation/encoding) are different configurations: their row name
-carries the differing settings, e.g. ``spectran [dim=32]``, so seeds of one configuration are
-never mixed with another's.
+A finished run is any folder holding ``metrics.json`` and ``config.yaml``; its record holds the
+typed settings read from ``config.yaml``. Its row is its ``model.label`` (or method name). Runs
+with the same label whose settings differ in anything other than the seed, the dataset, the
+grouping key and the settings marked on their field as not distinguishing runs (threads,
+progress, device, folders, batch sizes of evaluation/encoding) are different configurations:
+their row name carries the differing settings, e.g. ``spectran [dim=32]``, so seeds of one
+configuration are never mixed with another's.
 """
 
 from __future__ import annotations
@@ -14,52 +15,47 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from spectran.errors import SpectranError
 from spectran.experiments.sweep import SHORT_KEYS, parse_filter, short_names, value_matches
-from spectran.settings import with_defaults
+from spectran.runfolder import RunFolder, flatten
+from spectran.settings import RunSettings, marked
 
-# settings that never make two runs different configurations
-_BOOKKEEPING = {"train.seed", "data.dataset", "model.label", "train.progress", "train.threads",
-                "train.device", "data.data_dir", "data.cache_dir", "train.tensorboard",
-                "eval.batch_size", "text.batch_size"}
+# settings that never make two runs different configurations: the report's own axes (seeds are
+# averaged, datasets are columns, labels are rows) and the settings marked so on their field
+_BOOKKEEPING = {"train.seed", "data.dataset", "model.label"} | marked("distinguishes", False)
 GROUP_ALIASES = {k: v for k, v in SHORT_KEYS.items() if k != "seed"}
-
-
-def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
-    return out
 
 
 @dataclass
 class RunRecord:
     folder: Path
-    config: dict[str, Any]  # flattened config.yaml
+    settings: RunSettings  # config.yaml, typed (settings added since the run at their default)
     metrics: dict[str, Any]  # metrics.json
     variant: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # settings naming the row
 
+    @cached_property
+    def flat(self) -> dict[str, Any]:
+        """The settings as ``{dotted name: value}``: what --filter, --group-by and the variant
+        names compare."""
+        return flatten(self.settings.to_dict())
+
     @property
     def label(self) -> str:
-        return str(self.config.get("model.label") or self.config.get("model.method") or "?")
+        return self.settings.model.label or self.settings.model.method
 
     @property
     def dataset(self) -> str:
-        return str(self.metrics.get("protocol", {}).get("dataset") or Path(str(self.config["data.dataset"])).name)
+        return str(self.metrics.get("protocol", {}).get("dataset") or Path(self.settings.data.dataset).name)
 
     @property
     def seed(self) -> int:
-        return int(self.config.get("train.seed", 0))
+        return self.settings.train.seed
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -74,26 +70,25 @@ class RunRecord:
     def value(self, metric: str, split: str = "test") -> float:
         block = self.metrics.get(split, {})
         if metric not in block:
-            raise SpectranError(f"{self.folder / 'metrics.json'}: no {split} metric '{metric}' "
+            raise SpectranError(f"{RunFolder(self.folder).metrics}: no {split} metric '{metric}' "
                                 f"(has: {', '.join(sorted(block))})")
         return float(block[metric])
 
     def ranks(self, split: str = "test") -> np.ndarray:
-        path = self.folder / f"{split}_ranks.npy"
-        if not path.is_file():
-            raise SpectranError(f"{path}: per-user ranks missing (needed for the significance test)")
-        return np.load(path, allow_pickle=False)
+        return RunFolder(self.folder).read_ranks(split)
+
+    def ranks_path(self, split: str = "test") -> Path:
+        return RunFolder(self.folder).ranks(split)
 
 
 def _load(folder: Path) -> RunRecord:
+    run = RunFolder(folder)
     try:
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        # settings added after the run was made take their default: runs from before and after
+        # stay one configuration
+        return RunRecord(folder, run.read_settings(), run.read_metrics())
+    except OSError as exc:
         raise SpectranError(f"{folder}: unreadable run folder ({exc})") from None
-    # settings added after the run was made take their default: runs from before and after stay
-    # one configuration
-    return RunRecord(folder, flatten(with_defaults(config)), metrics)
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
@@ -102,23 +97,19 @@ def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
     for p in map(Path, paths):
         if not p.exists():
             raise SpectranError(f"{p}: no such file or folder")
-        candidates = [p / "metrics.json"] if (p / "metrics.json").is_file() else sorted(p.rglob("metrics.json"))
-        folders += [m.parent for m in candidates if (m.parent / "config.yaml").is_file()]
+        candidates = [RunFolder(p)] if RunFolder(p).finished else \
+            [RunFolder(m.parent) for m in sorted(p.rglob(RunFolder.METRICS))]
+        folders += [f.path for f in candidates if f.config.is_file()]
     folders = list(dict.fromkeys(f.resolve() for f in folders))
     if not folders:
-        raise SpectranError(f"no finished runs (folders with metrics.json and config.yaml) under "
+        raise SpectranError(f"no finished runs (folders with {RunFolder.METRICS} and {RunFolder.CONFIG}) under "
                             f"{', '.join(map(str, paths))}")
     return [_load(f) for f in folders]
-
-
-_STARTED = ("config.yaml", "sweep_config.yaml", "log.jsonl", "error.txt")  # files a started run has
 
 
 def unfinished_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
     """(folder, state) of every run at or below ``paths`` without ``metrics.json``: folders of
     started runs, and the runs a ``sweep_summary.json`` lists that have not finished."""
-    from spectran.experiments.sweep import run_state
-
     folders: list[Path] = []
     for p in (Path(x) for x in paths):
         if not p.is_dir():
@@ -126,9 +117,9 @@ def unfinished_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
         for summary in sorted(p.rglob("sweep_summary.json")):
             entries = json.loads(summary.read_text(encoding="utf-8")).get("runs", [])
             folders += [Path(e["folder"]) for e in entries if isinstance(e, dict) and "folder" in e]
-        folders += sorted({f.parent for name in _STARTED for f in p.rglob(name)})
-    unique = dict.fromkeys(f.resolve() for f in folders if not (f / "metrics.json").is_file())
-    return [(f, run_state(f)) for f in sorted(unique)]
+        folders += sorted({f.parent for name in RunFolder.STARTED for f in p.rglob(name)})
+    unique = dict.fromkeys(f.resolve() for f in folders if not RunFolder(f).finished)
+    return [(f, RunFolder(f).describe()) for f in sorted(unique)]
 
 
 def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[RunRecord]:
@@ -136,11 +127,11 @@ def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[Run
     short name such as ``dataset`` or ``seed``); an unknown key is an error, not an empty table."""
     for item in filters:
         key, allowed = parse_filter(item)
-        if key != "label" and records and all(key not in r.config for r in records):
+        if key != "label" and records and all(key not in r.flat for r in records):
             raise SpectranError(f"--filter {key}: no such setting in the runs' config.yaml "
                                 "(expected label or a dotted setting like train.seed)")
         records = [r for r in records
-                   if value_matches(r.label if key == "label" else r.config.get(key), allowed)]
+                   if value_matches(r.label if key == "label" else r.flat.get(key), allowed)]
     return records
 
 
@@ -160,7 +151,7 @@ def assign_variants(records: list[RunRecord], group: str | None = None,
     for runs in by_label.values():
         def relevant(r: RunRecord) -> dict[str, Any]:
             uses_text = r.protocol.get("encoder", "unknown") is not None
-            return {k: v for k, v in r.config.items()
+            return {k: v for k, v in r.flat.items()
                     if k not in skip and (uses_text or not k.startswith("text."))
                     and not (own and k.startswith(own))}
         views = [relevant(r) for r in runs]

@@ -33,11 +33,9 @@ from tqdm import tqdm
 
 from spectran.errors import SpectranError
 from spectran.experiments.sweep import PlannedRun
-from spectran.io import write_json, write_text
+from spectran.io import write_json
+from spectran.runfolder import RunFolder
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy, is_locked
-from spectran.settings import to_yaml
-
-_ERROR_FILE = "error.txt"
 
 
 @dataclass
@@ -65,18 +63,18 @@ def threads_per_worker(workers: int) -> int:
 
 
 def _record_failure(run: PlannedRun, text: str) -> str:
-    write_text(run.folder / _ERROR_FILE, text if text.endswith("\n") else text + "\n")
+    RunFolder(run.folder).write_error(text)
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "failed without output"
 
 
 def _clear_failure(run: PlannedRun) -> None:
-    (run.folder / _ERROR_FILE).unlink(missing_ok=True)
+    RunFolder(run.folder).clear_error()
 
 
 def _check_finished(run: PlannedRun) -> Outcome | None:
     """A finished run with the same settings is skipped; one with other settings is a failure."""
-    if not (run.folder / "metrics.json").is_file():
+    if not RunFolder(run.folder).finished:
         return None
     from spectran.api import check_run_dir, finished_metrics
 
@@ -155,17 +153,16 @@ def _die_with_parent() -> None:
 class _Child:
     def __init__(self, run: PlannedRun, python: str):
         self.run = run
-        folder = run.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        config = folder / "sweep_config.yaml"
-        write_text(config, to_yaml(run.settings))
+        folder = RunFolder(run.folder)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        config = folder.write_sweep_config(run.settings)
         threads = str(max(1, run.settings.train.threads))
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-        self.log_path = folder / "sweep.log"
+        self.log_path = folder.sweep_log
         self.log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in outcome()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [python, "-m", "spectran", "train", "--config", str(config), "--out", str(folder), "--no-progress"],
+            [python, "-m", "spectran", "train", "--config", str(config), "--out", str(folder.path), "--no-progress"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             # one foreign call, nothing that takes a lock: safe beside the progress thread
             preexec_fn=_die_with_parent if _PRCTL is not None else None)  # noqa: PLW1509
@@ -173,7 +170,7 @@ class _Child:
     def outcome(self, code: int) -> Outcome:
         self.log.close()
         seconds = time.perf_counter() - self.started
-        if code == 0 and (self.run.folder / "metrics.json").is_file():
+        if code == 0 and RunFolder(self.run.folder).finished:
             _clear_failure(self.run)
             return Outcome(self.run, "ok", seconds)
         if code == BUSY_EXIT_CODE:  # another process trains this folder: its files are not ours to touch
@@ -283,5 +280,5 @@ def summarise(outcomes: list[Outcome]) -> str:
     failed = [o for o in outcomes if o.status == "failed"]
     lines = [f"{len(outcomes)} runs: {ok} finished now, {done} already finished, "
              f"{busy} running elsewhere (skipped), {len(failed)} failed"]
-    lines += [f"  FAILED {o.run.folder}: {o.error}  (see {o.run.folder / _ERROR_FILE})" for o in failed]
+    lines += [f"  FAILED {o.run.folder}: {o.error}  (see {RunFolder(o.run.folder).error})" for o in failed]
     return "\n".join(lines)

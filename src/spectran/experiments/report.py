@@ -38,6 +38,7 @@ from spectran.experiments.collect import (
     unfinished_runs,
 )
 from spectran.experiments.stats import TestResult, paired_test
+from spectran.runfolder import RunFolder
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_K = 10
@@ -113,14 +114,14 @@ def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str
     assign_variants(records, key)
     groups: dict[str | None, list[RunRecord]] = defaultdict(list)
     for r in records:
-        groups[None if key is None else str(r.config.get(key))].append(r)
+        groups[None if key is None else str(r.flat.get(key))].append(r)
     tables = []
     for group, runs in groups.items():
         by_cell: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
         for r in runs:
             by_cell[(r.row, r.dataset)].append(r)
         labels = {r.row: r.label for r in runs}
-        methods = {r.row: str(r.config.get("model.method")) for r in runs}
+        methods = {r.row: r.settings.model.method for r in runs}
         rows = order_rows(labels, labels, row_order or [], ours)
         datasets = sorted({r.dataset for r in runs})
         for cell_runs in by_cell.values():
@@ -182,8 +183,8 @@ def mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
     for r, a in zip(runs, arrays, strict=True):  # the ranks must be the ones the metrics were computed from
         expected = r.value(TEST_METRIC)
         if abs(float(a.mean()) - expected) > 1e-6:
-            raise SpectranError(f"{r.folder / 'test_ranks.npy'}: per-user NDCG@10 mean {a.mean():.6f} does "
-                                f"not match metrics.json {expected:.6f}")
+            raise SpectranError(f"{r.ranks_path('test')}: per-user NDCG@10 mean {a.mean():.6f} does "
+                                f"not match {RunFolder.METRICS} {expected:.6f}")
     return np.mean(arrays, axis=0)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from spectran.errors import ConfigError
-from spectran.runlock import is_locked
+from spectran.runfolder import RunFolder
 from spectran.settings import RunSettings, load_yaml, resolve, set_dotted
 
 _SECTIONS = ("base", "grid", "rows")
@@ -183,16 +183,6 @@ def apply_filters(runs: list[PlannedRun], filters: list[str]) -> list[PlannedRun
 
 
 def run_state(folder: Path) -> str:
-    """``done`` (metrics.json), ``running`` (locked by a live process), ``partial (k epochs)``,
-    ``failed`` (error.txt) or ``pending``."""
-    if (folder / "metrics.json").is_file():
-        return "done"
-    if is_locked(folder):
-        return "running"
-    log = folder / "log.jsonl"
-    if log.is_file():
-        epochs = sum(1 for line in log.read_text(encoding="utf-8").splitlines() if line.strip())
-        return f"partial ({epochs} epochs)"
-    if (folder / "error.txt").is_file():
-        return "failed"
-    return "pending"
+    """``done``, ``running``, ``partial (k epochs)``, ``failed`` or ``pending``
+    (:meth:`spectran.runfolder.RunFolder.describe`)."""
+    return RunFolder(folder).describe()

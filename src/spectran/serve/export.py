@@ -14,6 +14,7 @@ from typing import Any
 
 from spectran.errors import DataError
 from spectran.io import atomic_path, write_json
+from spectran.runfolder import RunFolder
 
 
 def export(run_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]:
@@ -22,7 +23,7 @@ def export(run_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]
 
     from spectran.serve.recommend import Recommender
 
-    out = Path(out) if out is not None else Path(run_dir) / "export"
+    out = Path(out) if out is not None else RunFolder(run_dir).export
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out}: is a file (expected a folder for the export files; choose another --out)")
     rec = Recommender.from_run(run_dir)

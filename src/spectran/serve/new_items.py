@@ -17,8 +17,7 @@ import torch
 from spectran.data.source import iter_jsonl
 from spectran.errors import CacheError, DataError
 from spectran.io import atomic_path
-
-FILE = "new_items.safetensors"
+from spectran.runfolder import RunFolder
 
 
 @dataclass
@@ -32,7 +31,7 @@ def load_new_items(run_dir: str | Path) -> NewItems | None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
-    path = Path(run_dir) / FILE
+    path = RunFolder(run_dir).new_items
     if not path.is_file():
         return None
     try:
@@ -77,5 +76,5 @@ def save_new_items(run_dir: str | Path, items: NewItems) -> None:
     from safetensors.torch import save_file
 
     meta = {"labels": json.dumps(items.labels), "texts": json.dumps(items.texts)}
-    with atomic_path(Path(run_dir) / FILE) as tmp:
+    with atomic_path(RunFolder(run_dir).new_items) as tmp:
         save_file({"embeddings": items.embeddings.contiguous()}, str(tmp), metadata=meta)

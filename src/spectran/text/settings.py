@@ -23,7 +23,7 @@ class TextSettings:
     separator: str = " "  # between fields
     normalize: bool = False  # L2-normalise each embedding (MiniLM/MPNet already end in a Normalize layer)
     pooling: Literal["mean", "last", "cls"] = "mean"  # for hf: encoders
-    batch_size: int = 64  # texts per forward pass
+    batch_size: int = field(default=64, metadata={"distinguishes": False})  # texts per forward pass
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # hf: precision; auto = bf16/fp16 on CUDA, fp32 on CPU
     fake_dim: int = 32  # dimension of the deterministic fake encoder (tests)
     max_length: int = 0  # token limit per text; 0 = the model's own (st models) or 512 (hf:)

@@ -1,7 +1,9 @@
 """Checkpoints: written atomically, loaded only with ``torch.load(weights_only=True)``.
 
 A checkpoint is a plain dict of tensors, numbers, strings and lists (no pickled objects), so a
-truncated or tampered file is refused instead of executed or half-loaded.
+truncated or tampered file is refused instead of executed or half-loaded. Its ``settings`` entry
+holds the resolved settings it was trained with, as a plain nested dict (checkpoints written
+before it existed have none and load unchecked).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 
 import torch
 
-from spectran.errors import CacheError
+from spectran.errors import CacheError, ConfigError
 from spectran.io import atomic_path
+from spectran.runfolder import differing_setting
+from spectran.settings import RunSettings
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -49,3 +53,18 @@ def load_weights(model: torch.nn.Module, weights: dict[str, Any], path: str | os
         raise CacheError(f"{path}: checkpoint does not fit the model of these settings ({what}); it was "
                          "trained with other settings (model.dim, backbone, method) or other data")
     model.load_state_dict(weights)
+
+
+def check_settings(state: dict[str, Any], settings: RunSettings, path: str | os.PathLike[str]) -> None:
+    """A ConfigError naming the setting when the checkpoint ``state`` was trained with other
+    settings than ``settings`` (the run's config.yaml) on one that distinguishes runs."""
+    stored = state.get("settings")
+    if stored is None:  # written before checkpoints carried their settings
+        return
+    if not isinstance(stored, dict):
+        raise CacheError(f"{path}: not a spectran checkpoint (its settings are not a mapping)")
+    diff = differing_setting(stored, settings)
+    if diff is not None:
+        key, old, new = diff
+        raise ConfigError(f"{path}: checkpoint was trained with {key}={old!r}, the run's config.yaml has "
+                          f"{key}={new!r}; it belongs to another run (delete it to start over)", setting=key)

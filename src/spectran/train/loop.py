@@ -36,8 +36,9 @@ from spectran.eval.metrics import metrics_from_ranks
 from spectran.io import atomic_path
 from spectran.model import SeqRecModel
 from spectran.objectives import Objective, TrainBatch
+from spectran.runfolder import RunFolder
 from spectran.settings import RunSettings
-from spectran.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from spectran.train.checkpoint import check_settings, load_checkpoint, load_weights, save_checkpoint
 from spectran.train.losses import Loss
 from spectran.train.sinks import Sink
 
@@ -103,7 +104,7 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def _ckpt(self, name: str, folder: Path | None = None) -> Path | None:
         folder = folder or self.run_dir
-        return None if folder is None else folder / "checkpoints" / f"{name}.pt"
+        return None if folder is None else RunFolder(folder).checkpoint(name)
 
     def _save_last(self) -> None:
         path = self._ckpt("last")
@@ -114,7 +115,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": st.epoch, "best_epoch": st.best_epoch,
             "best_score": st.best_score, "bad_epochs": st.bad_epochs,
-            "history": json.dumps(st.history)})
+            "history": json.dumps(st.history), "settings": self.s.to_dict()})
 
     def resume(self) -> bool:
         """Continue from `last` if it exists (every rank); returns whether it did."""
@@ -123,6 +124,7 @@ class Trainer:
             return False
         ck = load_checkpoint(path, map_location=self.device)
         load_weights(self.model, ck["model"], path)
+        check_settings(ck, self.s, path)
         self.optimizer.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
@@ -189,7 +191,8 @@ class Trainer:
                     st.best_score, st.best_epoch, st.bad_epochs = valid[metric], st.epoch, 0
                     path = self._ckpt("best")
                     if path is not None:
-                        save_checkpoint(path, {"model": self.model.state_dict(), "epoch": st.epoch})
+                        save_checkpoint(path, {"model": self.model.state_dict(), "epoch": st.epoch,
+                                               "settings": self.s.to_dict()})
                 else:
                     st.bad_epochs += 1
                 row = {"epoch": st.epoch, "loss": loss, "train_seconds": t1 - t0, "valid_seconds": t2 - t1,
@@ -213,7 +216,9 @@ class Trainer:
         barrier(self.dist)  # rank 0 may still be writing the last `best`
         path = self._ckpt("best", self.resume_dir)
         if path is not None and path.is_file():
-            load_weights(self.model, load_checkpoint(path, map_location=self.device)["model"], path)
+            ck = load_checkpoint(path, map_location=self.device)
+            load_weights(self.model, ck["model"], path)
+            check_settings(ck, self.s, path)
 
     def median_epoch_seconds(self) -> float:
         times = [h["train_seconds"] for h in self.state.history]
@@ -226,8 +231,9 @@ class Trainer:
             return
         rows = self.state.history
         keys = list(rows[0])
-        with atomic_path(self.run_dir / "log.csv") as tmp:
+        folder = RunFolder(self.run_dir)
+        with atomic_path(folder.log_csv) as tmp:
             lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows]
             tmp.write_text("\n".join(lines) + "\n")
-        with atomic_path(self.run_dir / "log.jsonl") as tmp:
+        with atomic_path(folder.log_jsonl) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))

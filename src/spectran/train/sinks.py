@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from spectran.errors import ConfigError
+from spectran.runfolder import RunFolder
 
 
 class Sink(Protocol):
@@ -35,4 +36,4 @@ class TensorBoardSink:
 
 
 def make_sinks(settings: Any, run_dir: Path) -> list[Sink]:
-    return [TensorBoardSink(run_dir / "tensorboard")] if settings.train.tensorboard else []
+    return [TensorBoardSink(RunFolder(run_dir).tensorboard)] if settings.train.tensorboard else []
