@@ -32,7 +32,7 @@ from spectran.distributed import SINGLE, DistInfo
 from spectran.errors import ConfigError, DataError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
-from spectran.experiment import Experiment, build_experiment, describe_protocol, pick_device
+from spectran.experiment import Experiment, build_experiment, describe_protocol
 from spectran.io import write_json
 from spectran.runfolder import RunFolder
 from spectran.runlock import run_lock
@@ -91,21 +91,42 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None,
           sinks: Sequence[Sink] = ()) -> dict[str, Any]:
     """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once.
 
-    ``sinks`` get every epoch's log row after the trainer's own logs (e.g. the tuner's pruning
-    sink, whose exception ends the run there: the folder keeps its logs and `last` checkpoint)."""
+    ``exp``: the run already assembled from ``settings`` (else built here). ``sinks`` get every
+    epoch's log row after the trainer's own logs (e.g. the tuner's pruning sink, whose exception
+    ends the run there: the folder keeps its logs and `last` checkpoint)."""
     out = Path(out)
     settings.validate()  # settings built or changed in Python skip resolve's checks
-    if not distributed.launched():  # under a launcher each rank checks its own GPU when it joins
-        pick_device(settings.train.device)
     check_run_dir(out, settings)
-    # under torchrun rank 0 alone holds the lock
-    with run_lock(out) if distributed.is_main_process() else contextlib.nullcontext():
+    # the device is picked once, here; under torchrun rank 0 alone holds the run's lock
+    with (distributed.session(settings.train.device) as (dinfo, device),
+          run_lock(out) if dinfo.is_main else contextlib.nullcontext()):
         metrics = finished_metrics(out, settings)
         if metrics is not None:
             return metrics
-        if distributed.is_main_process():
-            RunFolder(out).unfinish()  # trains on: unfinished until written again
-        return _train_distributed(settings, out, exp, sinks)
+        with distributed.main_first(dinfo):  # rank 0 fills the data/embedding caches first
+            exp = exp or build_experiment(settings, device=device)
+        exp.to(device)
+        if dinfo.is_main:
+            check_run_data(out, exp.data)
+        trainer = make_trainer(exp, out, dinfo, settings, sinks)
+        trainer.resume()  # from `last`; one trained with other settings is refused here
+        if dinfo.is_main:
+            start_run_folder(RunFolder(out), settings, exp.data, dinfo)
+        state = trainer.fit()
+        trainer.load_best()
+        fit = {"best_epoch": state.best_epoch, "epochs": state.epoch,
+               "train_seconds_per_epoch": trainer.median_epoch_seconds()}
+        return finish_run(exp, out, fit, dinfo)
+
+
+def start_run_folder(folder: RunFolder, settings: RunSettings, data: PreparedDataset, dinfo: DistInfo) -> None:
+    """Write what the run is (settings, data identity, environment); a finished run trained on
+    is unfinished until its metrics are written again."""
+    folder.path.mkdir(parents=True, exist_ok=True)
+    folder.unfinish()
+    write_json(folder.data, data_identity(data))
+    folder.write_settings(settings)
+    folder.write_env(environment() | {"world_size": dinfo.world_size})
 
 
 def finished_metrics(out: Path, s: RunSettings) -> dict[str, Any] | None:
@@ -155,39 +176,6 @@ def check_run_data(out: Path, ds: PreparedDataset) -> None:
     what = ", ".join(changes) or "the prepared sequences differ"
     raise DataError(f"{out}: the data changed since this run was trained ({what}); train it in another --out, "
                     "or delete the folder to start over")
-
-
-def _train_distributed(settings: RunSettings, out: Path, exp: Experiment | None,
-                       sinks: Sequence[Sink] = ()) -> dict[str, Any]:
-    owns_group = not torch.distributed.is_initialized()
-    dinfo, rank_device = distributed.init_from_env(settings.train.device)
-    try:
-        return _train(settings, out, exp, dinfo, rank_device, sinks)
-    finally:
-        if dinfo.enabled and owns_group:
-            distributed.shutdown()
-
-
-def _train(settings: RunSettings, out: Path, exp: Experiment | None, dinfo: DistInfo,
-           rank_device: torch.device | None, sinks: Sequence[Sink] = ()) -> dict[str, Any]:
-    with distributed.main_first(dinfo):  # rank 0 fills the data/embedding caches first
-        exp = exp or build_experiment(settings)
-    if rank_device is not None:
-        exp.model.to(rank_device)
-        exp.device = rank_device
-    if dinfo.is_main:
-        check_run_data(out, exp.data)
-        out.mkdir(parents=True, exist_ok=True)
-        folder = RunFolder(out)
-        write_json(folder.data, data_identity(exp.data))
-        folder.write_settings(settings)
-        folder.write_env(environment() | {"world_size": dinfo.world_size})
-    trainer = make_trainer(exp, out, dinfo, settings, sinks)
-    trainer.resume()
-    state = trainer.fit()
-    trainer.load_best()
-    return finish_run(exp, out, {"best_epoch": state.best_epoch, "epochs": state.epoch,
-                                 "train_seconds_per_epoch": trainer.median_epoch_seconds()}, dinfo)
 
 
 def finish_run(exp: Experiment, out: Path, fit: dict[str, Any], dist: DistInfo = SINGLE) -> dict[str, Any]:

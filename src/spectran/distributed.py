@@ -46,6 +46,36 @@ class DistInfo:
 SINGLE = DistInfo()
 
 
+def pick_device(name: str, setting: str = "train.device") -> torch.device:
+    """The torch device of a device setting; CUDA asked for where there is none (or not that
+    many GPUs) is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{setting}: expected auto or cpu on this machine (CUDA is not available), "
+                              f"got {name!r}", setting=setting)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{setting}: expected a GPU index below {torch.cuda.device_count()}, got {name!r}",
+                              setting=setting)
+    return device
+
+
+@contextmanager
+def session(device: str) -> Iterator[tuple[DistInfo, torch.device]]:
+    """This process's ranks and device, picked once for a whole run: under a launcher it joins the
+    group (and leaves it at the end if it joined it here), on GPU with ``cuda:LOCAL_RANK``;
+    without one, the device ``train.device`` names."""
+    owns_group = launched() and not dist.is_initialized()
+    info, rank_device = init_from_env(device)
+    try:
+        yield info, rank_device if rank_device is not None else pick_device(device)
+    finally:
+        if info.enabled and owns_group:
+            shutdown()
+
+
 def launched() -> bool:
     """Whether this process was started by a launcher with more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -1,7 +1,7 @@
 """Assemble one experiment from settings: data, semantic embeddings, SVD, model, objective.
 
-This is the preparation layer of STYLE §5: every file read and every fit (text encoding, SVD)
-happens here, and the model modules receive ready tensors.
+This is the preparation layer: every file read and every fit (text encoding, SVD) happens here,
+and the model modules receive ready tensors.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from spectran.backbones.registry import backbone_spec
 from spectran.data.batches import SequenceArrays, eval_sequences, history_items, training_sequences
 from spectran.data.prepare import PreparedDataset, prepare
+from spectran.distributed import pick_device
 from spectran.encoders.base import ItemContext
 from spectran.encoders.fusion import Fusion
 from spectran.encoders.registry import method_spec
@@ -40,6 +41,10 @@ class Experiment:
     def eval_arrays(self, split: str) -> SequenceArrays:
         return eval_sequences(self.data, split, self.settings.data.max_len)
 
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+        self.device = device
+
     def history(self, split: str) -> list[np.ndarray] | None:
         return history_items(self.data, split) if self.settings.eval.exclude_history else None
 
@@ -48,22 +53,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def pick_device(name: str, setting: str = "train.device") -> torch.device:
-    """The torch device of a device setting; CUDA asked for where there is none (or not that
-    many GPUs) is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"{setting}: expected auto or cpu on this machine (CUDA is not available), "
-                              f"got {name!r}", setting=setting)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"{setting}: expected a GPU index below {torch.cuda.device_count()}, got {name!r}",
-                              setting=setting)
-    return device
 
 
 def semantic_matrix(s: RunSettings, ds: PreparedDataset) -> np.ndarray:
@@ -97,7 +86,9 @@ def zero_unseen_ids(encoder: torch.nn.Module, unseen: torch.Tensor, method: str)
         fusion.zero_ids(unseen)
 
 
-def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Experiment:
+def build_experiment(s: RunSettings, data: PreparedDataset | None = None,
+                     device: torch.device | None = None) -> Experiment:
+    """The run ``s`` describes, on ``device`` (default: the one ``train.device`` names)."""
     if s.train.threads > 0:
         torch.set_num_threads(s.train.threads)
     ds = data if data is not None else prepare(s.data)
@@ -110,7 +101,7 @@ def build_experiment(s: RunSettings, data: PreparedDataset | None = None) -> Exp
     backbones = [bspec.build(s.backbone, s.model.dim, s.data.max_len) for _ in range(encoder.num_views)]
     objective = bspec.objective(s.backbone, ds.num_items)
     model = SeqRecModel(encoder, backbones, ds.num_items, s.model.dim, masked=objective.mask_token)
-    device = pick_device(s.train.device)
+    device = device if device is not None else pick_device(s.train.device)
     return Experiment(s, ds, model.to(device), objective, ctx, device)
 
 
