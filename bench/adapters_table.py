@@ -39,8 +39,8 @@ def run_erank(record: RunRecord) -> tuple[float, int]:
 
 def semantic_erank(record: RunRecord) -> float | None:
     """erank of E for the run's dataset and text settings (from the embedding cache)."""
+    from spectran.assemble import semantic_matrix
     from spectran.data.prepare import prepare
-    from spectran.experiment import semantic_matrix
 
     s = record.settings
     if s.model.method == "id":

@@ -20,12 +20,12 @@ import time
 
 def build(dataset: str, method: str, threads: int):
     from spectran.api import make_trainer, validator
-    from spectran.experiment import build_experiment
+    from spectran.assemble import assemble_run
     from spectran.settings import resolve
 
     s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"}, "model": {"method": method},
                  "train": {"progress": False, "threads": threads}})
-    exp = build_experiment(s)
+    exp = assemble_run(s)
     return exp, make_trainer(exp), validator(exp, "test")
 
 

@@ -1,6 +1,6 @@
 """Issue 19 bench: epoch time of fp32 / bf16 / chunked cross-entropy, interleaved in one process.
 
-Every variant is an Experiment + Trainer of its own (same seed, same initial weights); the
+Every variant is an assembled run + Trainer of its own (same seed, same initial weights); the
 rounds alternate the variants (round r trains epoch r of every variant, one after the other) so
 that load from other jobs on a shared CPU hits them alike; the table gives medians over rounds
 and ratios against fp32 from this one run. ``--steps K`` caps an "epoch" to the first K batches of
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from spectran.api import make_trainer, validator
+from spectran.assemble import AssembledRun, assemble_run
 from spectran.data.batches import SequenceArrays
-from spectran.experiment import Experiment, build_experiment
 from spectran.io import write_text
 from spectran.settings import resolve
 from spectran.train.loop import Trainer
@@ -69,7 +69,7 @@ class Case:
     def __init__(self, dataset: str, method: str, variant: str, args: argparse.Namespace):
         self.dataset, self.method, self.variant = dataset, method, variant
         s = settings(dataset, method, variant, args.threads, args.chunk)
-        self.exp: Experiment = build_experiment(s)
+        self.exp: AssembledRun = assemble_run(s)
         self.trainer: Trainer = make_trainer(self.exp)
         full = self.exp.train_arrays()
         bs = s.train.batch_size

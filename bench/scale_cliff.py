@@ -32,8 +32,8 @@ def run(dataset: str, method: str, scale: float, weighting: str, epochs: int, th
     import torch
 
     from spectran.api import make_trainer
+    from spectran.assemble import assemble_run
     from spectran.eval.metrics import metrics_from_ranks
-    from spectran.experiment import build_experiment
     from spectran.settings import resolve
 
     extra = {"weighting": weighting} if method == "svd_frozen" else {}
@@ -42,7 +42,7 @@ def run(dataset: str, method: str, scale: float, weighting: str, epochs: int, th
     s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"},
                  "model": {"method": method}, "method": {"scale": scale, **extra},
                  "train": {"progress": False, "threads": threads}})
-    exp = build_experiment(s)
+    exp = assemble_run(s)
     trainer = make_trainer(exp)
     encoder = exp.model.item_encoder
     with torch.no_grad():  # svd_frozen: its frozen rows; whiten_mlp: its whole initial table

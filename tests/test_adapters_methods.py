@@ -8,10 +8,10 @@ import torch
 
 from conftest import tiny_settings
 from spectran.api import train
+from spectran.assemble import assemble_run
 from spectran.encoders.base import ItemContext
 from spectran.encoders.registry import method_spec
 from spectran.errors import ConfigError
-from spectran.experiment import build_experiment
 from spectran.objectives import TrainBatch
 from spectran.settings import resolve
 from spectran.spectral.basis import compute_basis
@@ -201,7 +201,7 @@ def test_llmesr_distillation_retrieves_semantically_similar_users():
 @pytest.mark.parametrize("name", ADAPTERS)
 def test_each_adapter_trains_one_epoch_with_sasrec(name, tmp_path):
     s = tiny_settings(model={"method": name}, train={"epochs": 1})
-    exp = build_experiment(s)
+    exp = assemble_run(s)
     before = {k: v.clone() for k, v in exp.model.item_encoder.state_dict().items()}
     m = train(s, tmp_path / name, exp=exp)
     after = exp.model.item_encoder.state_dict()
@@ -220,7 +220,7 @@ def test_each_adapter_trains_one_epoch_with_sasrec(name, tmp_path):
 def test_the_training_loop_adds_the_auxiliary_loss(tmp_path):
     def alignment_after_training(beta, out):
         s = tiny_settings(model={"method": "rlmrec"}, method={"beta": beta}, train={"epochs": 2})
-        exp = build_experiment(s)
+        exp = assemble_run(s)
         train(s, out, exp=exp)
         enc = exp.model.item_encoder.eval()
         with torch.no_grad():

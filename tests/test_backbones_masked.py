@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from conftest import tiny_settings
+from spectran.assemble import assemble_run
 from spectran.eval.evaluate import rank_targets, user_representations
-from spectran.experiment import build_experiment
 from spectran.objectives import MaskedObjective
 
 MASK = 31  # N + 1 for N = 30
@@ -76,7 +76,7 @@ def test_query_appends_mask_after_the_history_and_keeps_the_latest_items():
 def test_mask_id_is_never_a_ranking_candidate(tmp_path):
     """Scores cover the N real items only; even a [MASK] embedding that would beat every item
     cannot enter a top-K, and ranks match a brute-force ranking over the N items."""
-    exp = build_experiment(tiny_settings(model={"backbone": "bert4rec"}))
+    exp = assemble_run(tiny_settings(model={"backbone": "bert4rec"}))
     model, N = exp.model, exp.data.num_items
     assert model.mask_id == N + 1
     arrays, targets = exp.eval_arrays("test"), exp.data.targets("test")

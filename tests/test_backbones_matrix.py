@@ -13,10 +13,10 @@ import pytest
 
 from conftest import tiny_settings
 from spectran.api import train
+from spectran.assemble import assemble_run
 from spectran.backbones.registry import backbone_names
 from spectran.data.prepare import prepare
 from spectran.encoders.registry import method_names
-from spectran.experiment import build_experiment
 
 PAIRS = [(b, m) for b in backbone_names() for m in method_names()]
 
@@ -34,7 +34,7 @@ def data(tmp_path_factory):
 def test_pair_trains_one_epoch_and_ranks_every_user(tmp_path, data, backbone, method):
     s = tiny_settings(model={"backbone": backbone, "method": method},
                       train={"epochs": 1, "batch_size": 128})
-    m = train(s, tmp_path / "run", exp=build_experiment(s, data))
+    m = train(s, tmp_path / "run", exp=assemble_run(s, data))
     assert m["epochs"] == 1 and m["protocol"]["backbone"] == backbone and m["protocol"]["method"] == method
     assert all(math.isfinite(v) for v in m["test"].values())
     ranks = np.load(tmp_path / "run" / "test_ranks.npy")

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from conftest import tiny_settings
 from spectran.api import train, validator
-from spectran.experiment import build_experiment
+from spectran.assemble import assemble_run
 from spectran.train.chunked_ce import chunked_cross_entropy
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -56,7 +56,7 @@ def test_training_on_cuda(tmp_path, precision, chunk):
 
 def test_cuda_ranks_match_cpu_ranks():
     torch.backends.cuda.matmul.allow_tf32 = False
-    exp = build_experiment(tiny_settings())
+    exp = assemble_run(tiny_settings())
     cpu = validator(exp, "test")(exp.model)
     exp.model.cuda()
     exp.device = torch.device("cuda")

@@ -9,9 +9,9 @@ import torch
 
 from conftest import tiny_settings
 from spectran.api import make_trainer, train, validator
+from spectran.assemble import assemble_run
 from spectran.errors import ConfigError
 from spectran.eval.metrics import pessimistic_ranks
-from spectran.experiment import build_experiment
 from spectran.model import SeqRecModel
 from spectran.train.losses import FullSoftmaxCE
 
@@ -49,7 +49,7 @@ def test_bf16_training_autocasts_and_evaluation_scores_are_fp32(tmp_path, monkey
 
 
 def test_ranking_ignores_an_enclosing_autocast():
-    exp = build_experiment(tiny_settings())
+    exp = assemble_run(tiny_settings())
     rank = validator(exp, "test")
     plain = rank(exp.model)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -69,7 +69,7 @@ def test_bf16_rounding_creates_ties_that_change_pessimistic_ranks():
 
 
 def test_fp16_on_cpu_is_refused():
-    exp = build_experiment(tiny_settings(train={"precision": "fp16"}))
+    exp = assemble_run(tiny_settings(train={"precision": "fp16"}))
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         make_trainer(exp)
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-import spectran.experiment as experiment
+import spectran.assemble as experiment
 import spectran.spectral.basis as basis_mod
 from spectran.api import train
-from spectran.experiment import build_experiment
+from spectran.assemble import assemble_run
 from spectran.settings import resolve
 from spectran.train.checkpoint import load_checkpoint
 
@@ -59,7 +59,7 @@ def settings(tmp_path, method: str, overrides: dict):
 def test_method_trains_one_epoch_with_sasrec(tmp_path, semantic_stub, label):
     method = label.split()[0]
     s = settings(tmp_path, method, CASES[label])
-    exp = build_experiment(s)
+    exp = assemble_run(s)
     before = {n: p.detach().clone() for n, p in exp.model.item_encoder.named_parameters() if p.requires_grad}
     metrics = train(s, tmp_path / "run", exp)
     assert metrics["epochs"] == 1
@@ -100,7 +100,7 @@ def test_unseen_ids_zero_scores_never_trained_items_by_their_semantic_part(tmp_p
     monkeypatch.setattr(PreparedDataset, "train_item_counts", counts)
     s = settings(tmp_path, "spectran", {})
     s.model.unseen_ids = "zero"
-    exp = build_experiment(s)
+    exp = assemble_run(s)
     metrics = train(s, tmp_path / "run", exp)
     unseen = exp.context.train_counts == 0
     assert unseen.sum().item() == len(cold_items) > 0
@@ -118,4 +118,4 @@ def test_unseen_ids_zero_needs_a_fused_id_table(tmp_path):
     s = settings(tmp_path, "id", {})
     s.model.unseen_ids = "zero"
     with pytest.raises(ConfigError, match="unseen_ids=zero: method 'id'"):
-        build_experiment(s)
+        assemble_run(s)

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from spectran.assemble import item_context
 from spectran.cli import main
 from spectran.data.prepare import prepare
 from spectran.errors import DataError
-from spectran.experiment import item_context
 from spectran.settings import DataSettings
 from spectran.text import api, cache
 from spectran.text.encoders import FakeEncoder

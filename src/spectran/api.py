@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from spectran import distributed
+from spectran.assemble import AssembledRun, assemble_run, describe_protocol
 from spectran.data.prepare import PreparedDataset
 from spectran.distributed import SINGLE, DistInfo
 from spectran.errors import ConfigError, DataError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
-from spectran.experiment import Experiment, build_experiment, describe_protocol
 from spectran.io import write_json
 from spectran.runfolder import RunFolder
 from spectran.runlock import run_lock
@@ -66,16 +66,16 @@ def check_run_dir(out: Path, s: RunSettings) -> None:
                           "choose another --out", setting=key)
 
 
-def validator(exp: Experiment, split: str = "valid", dist: DistInfo = SINGLE):
+def validator(exp: AssembledRun, split: str = "valid", dist: DistInfo = SINGLE):
     """model -> per-user ranks of ``split`` for every user (sharded over ranks under DDP)."""
     arrays, targets, history = exp.eval_arrays(split), exp.data.targets(split), exp.history(split)
     bs = exp.settings.eval.batch_size
     return lambda model: rank_all_users(model, exp.objective, arrays, targets, bs, exp.device, history, dist)
 
 
-def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SINGLE,
+def make_trainer(exp: AssembledRun, out: Path | None = None, dinfo: DistInfo = SINGLE,
                  settings: RunSettings | None = None, sinks: Sequence[Sink] = ()) -> Trainer:
-    """The experiment's Trainer: the loss of its settings (``settings`` overrides exp.settings),
+    """The assembled run's Trainer: the loss of its settings (``settings`` overrides exp.settings),
     validation on the valid split, checkpoints and sinks under ``out`` (None: nothing written);
     ``sinks`` are added to the settings' own (rank 0 only)."""
     s = settings or exp.settings
@@ -87,7 +87,7 @@ def make_trainer(exp: Experiment, out: Path | None = None, dinfo: DistInfo = SIN
                    s, out, exp.device, sinks=own + list(sinks), dist=dinfo)
 
 
-def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None,
+def train(settings: RunSettings, out: str | Path, exp: AssembledRun | None = None,
           sinks: Sequence[Sink] = ()) -> dict[str, Any]:
     """Train (or resume) a run in ``out`` and evaluate the best checkpoint on test once.
 
@@ -104,7 +104,7 @@ def train(settings: RunSettings, out: str | Path, exp: Experiment | None = None,
         if metrics is not None:
             return metrics
         with distributed.main_first(dinfo):  # rank 0 fills the data/embedding caches first
-            exp = exp or build_experiment(settings, device=device)
+            exp = exp or assemble_run(settings, device=device)
         exp.to(device)
         if dinfo.is_main:
             check_run_data(out, exp.data)
@@ -178,7 +178,7 @@ def check_run_data(out: Path, ds: PreparedDataset) -> None:
                     "or delete the folder to start over")
 
 
-def finish_run(exp: Experiment, out: Path, fit: dict[str, Any], dist: DistInfo = SINGLE) -> dict[str, Any]:
+def finish_run(exp: AssembledRun, out: Path, fit: dict[str, Any], dist: DistInfo = SINGLE) -> dict[str, Any]:
     """Evaluate valid and test once on the loaded (best) model; write ranks, embeddings, metrics.
 
     Under DDP every rank takes part in the evaluation and returns the metrics; rank 0 writes.
@@ -211,13 +211,13 @@ def load_run_settings(run_dir: str | Path) -> RunSettings:
     return RunFolder(run_dir).read_settings()
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
+def load_run(run_dir: str | Path, checkpoint: str = "best") -> AssembledRun:
     """Rebuild a run's model and load its ``best`` (or ``last``) weights; a checkpoint trained
     with other settings than the run's config.yaml is refused."""
     folder = RunFolder(run_dir)
     settings = folder.read_settings()
     path = folder.checkpoint(checkpoint)
-    exp = build_experiment(settings)
+    exp = assemble_run(settings)
     state = load_checkpoint(path, map_location=exp.device)
     load_weights(exp.model, state["model"], path)
     check_settings(state, settings, path)

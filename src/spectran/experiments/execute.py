@@ -107,9 +107,9 @@ def _train_here(run: PlannedRun) -> Outcome:
 
 def warm_caches(runs: list[PlannedRun]) -> dict[Path, str]:
     """Prepare data, E and its SVD once per distinct need; returns failures by run folder."""
+    from spectran.assemble import item_context
     from spectran.data.prepare import prepare
     from spectran.encoders.registry import method_spec
-    from spectran.experiment import item_context
 
     done: dict[str, str | None] = {}
     failures: dict[Path, str] = {}

@@ -99,9 +99,9 @@ def _threads(workers: int) -> int:
 
 def _warm_caches(space: TuneSpace) -> None:
     """Prepare the data and E (and its SVD) once, so that workers never race to build them."""
+    from spectran.assemble import item_context
     from spectran.data.prepare import prepare
     from spectran.encoders.registry import method_spec
-    from spectran.experiment import item_context
 
     s = resolve(space.base)
     spec = method_spec(s.model.method)

@@ -1,4 +1,4 @@
-"""Assemble one experiment from settings: data, semantic embeddings, SVD, model, objective.
+"""Assemble one run from its settings: data, semantic embeddings, SVD, model, objective.
 
 This is the preparation layer: every file read and every fit (text encoding, SVD) happens here,
 and the model modules receive ready tensors.
@@ -27,7 +27,7 @@ from spectran.settings import RunSettings
 
 
 @dataclass
-class Experiment:
+class AssembledRun:
     settings: RunSettings
     data: PreparedDataset
     model: SeqRecModel
@@ -86,8 +86,8 @@ def zero_unseen_ids(encoder: torch.nn.Module, unseen: torch.Tensor, method: str)
         fusion.zero_ids(unseen)
 
 
-def build_experiment(s: RunSettings, data: PreparedDataset | None = None,
-                     device: torch.device | None = None) -> Experiment:
+def assemble_run(s: RunSettings, data: PreparedDataset | None = None,
+                     device: torch.device | None = None) -> AssembledRun:
     """The run ``s`` describes, on ``device`` (default: the one ``train.device`` names)."""
     if s.train.threads > 0:
         torch.set_num_threads(s.train.threads)
@@ -102,7 +102,7 @@ def build_experiment(s: RunSettings, data: PreparedDataset | None = None,
     objective = bspec.objective(s.backbone, ds.num_items)
     model = SeqRecModel(encoder, backbones, ds.num_items, s.model.dim, masked=objective.mask_token)
     device = device if device is not None else pick_device(s.train.device)
-    return Experiment(s, ds, model.to(device), objective, ctx, device)
+    return AssembledRun(s, ds, model.to(device), objective, ctx, device)
 
 
 def describe_protocol(s: RunSettings, ds: PreparedDataset) -> dict[str, Any]:
