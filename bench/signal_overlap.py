@@ -63,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
           "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | selection s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    from spectran.errors import SpectranError
+
     for dataset in args.dataset:
         for encoder in args.encoder:
-            r = overlap_row(dataset, encoder, args.dim)
+            try:
+                r = overlap_row(dataset, encoder, args.dim)
+            except SpectranError as exc:  # a dataset or an encoder this machine lacks: one line
+                print(f"error: {dataset} / {encoder}: {exc}", file=sys.stderr)
+                return 2
             print(f"| {r['dataset']} | {r['encoder']} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
                   f"{r['overlap']} / {r['k']} | "
                   f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} | {r['seconds']:.2f} |",
