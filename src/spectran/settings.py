@@ -55,7 +55,7 @@ class DataSettings:
 @dataclass
 class ModelSettings:
     backbone: str = "sasrec"
-    method: str = "id"  # the item encoder (transformation)
+    method: str = "id"  # how items become embeddings (its item encoder: encoders/)
     dim: int = 64  # d, the SR item-embedding dimension
     label: str = ""  # the name shown in reports (default: the method's name)
     # ID rows of items with no training interaction: "learn" (as any other row) or "zero" (held at
