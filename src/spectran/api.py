@@ -37,7 +37,7 @@ from spectran.io import write_json
 from spectran.runfolder import RunFolder
 from spectran.runlock import run_lock
 from spectran.settings import RunSettings
-from spectran.train.checkpoint import check_settings, load_checkpoint, load_weights
+from spectran.train.checkpoint import load_trained
 from spectran.train.loop import Trainer
 from spectran.train.losses import make_loss
 from spectran.train.sinks import Sink, make_sinks
@@ -218,9 +218,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> AssembledRun:
     settings = folder.read_settings()
     path = folder.checkpoint(checkpoint)
     exp = assemble_run(settings)
-    state = load_checkpoint(path, map_location=exp.device)
-    load_weights(exp.model, state["model"], path)
-    check_settings(state, settings, path)
+    load_trained(exp.model, path, settings, map_location=exp.device)
     exp.model.eval()
     return exp
 

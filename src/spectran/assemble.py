@@ -87,7 +87,7 @@ def zero_unseen_ids(encoder: torch.nn.Module, unseen: torch.Tensor, method: str)
 
 
 def assemble_run(s: RunSettings, data: PreparedDataset | None = None,
-                     device: torch.device | None = None) -> AssembledRun:
+                 device: torch.device | None = None) -> AssembledRun:
     """The run ``s`` describes, on ``device`` (default: the one ``train.device`` names)."""
     if s.train.threads > 0:
         torch.set_num_threads(s.train.threads)

@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import yaml
 
 from spectran.errors import ConfigError, SpectranError
 from spectran.io import write_json, write_npy, write_text
 from spectran.runlock import is_locked
-from spectran.settings import RunSettings, marked, resolve, to_yaml, with_defaults
+from spectran.settings import RunSettings, load_yaml, marked, resolve, to_yaml, with_defaults
 
 # settings a run may change between its start and its resume (or a checkpoint and its run)
 RESUMABLE = marked("distinguishes", False) | marked("budget", True)
@@ -200,22 +199,15 @@ class RunFolder:
     # -- reading -------------------------------------------------------------------------------
     def raw_config(self) -> dict[str, Any]:
         """``config.yaml`` as written ({} when the run has none yet)."""
-        if not self.config.is_file():
-            return {}
-        try:
-            raw = yaml.safe_load(self.config.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise SpectranError(f"{self.config}: invalid YAML ({exc})") from None
-        if not isinstance(raw, dict):
-            raise SpectranError(f"{self.config}: expected a mapping of sections at the top level")
-        return raw
+        return load_yaml(self.config) if self.config.is_file() else {}
 
     def read_settings(self) -> RunSettings:
         """``config.yaml`` as typed settings (settings added since the run take their default)."""
         if not self.config.is_file():
             raise SpectranError(f"{self.path}: not a run folder (no {self.CONFIG})")
+        raw = self.raw_config()  # its errors name the file already
         try:
-            return resolve(self.raw_config())
+            return resolve(raw)
         except ConfigError as exc:
             raise ConfigError(f"{self.config}: {exc}", setting=exc.setting) from None
 

@@ -68,3 +68,13 @@ def check_settings(state: dict[str, Any], settings: RunSettings, path: str | os.
         key, old, new = diff
         raise ConfigError(f"{path}: checkpoint was trained with {key}={old!r}, the run's config.yaml has "
                           f"{key}={new!r}; it belongs to another run (delete it to start over)", setting=key)
+
+
+def load_trained(model: torch.nn.Module, path: str | os.PathLike[str], settings: RunSettings,
+                 map_location: Any = None) -> dict[str, Any]:
+    """Load checkpoint ``path`` into ``model`` and return the whole checkpoint: its weights must fit
+    the model, and its settings must be the run's (:func:`check_settings`)."""
+    state = load_checkpoint(path, map_location=map_location)
+    load_weights(model, state["model"], path)
+    check_settings(state, settings, path)
+    return state

@@ -38,7 +38,7 @@ from spectran.model import SeqRecModel
 from spectran.objectives import Objective, TrainBatch
 from spectran.runfolder import RunFolder
 from spectran.settings import RunSettings
-from spectran.train.checkpoint import check_settings, load_checkpoint, load_weights, save_checkpoint
+from spectran.train.checkpoint import load_trained, save_checkpoint
 from spectran.train.losses import Loss
 from spectran.train.sinks import Sink
 
@@ -122,9 +122,7 @@ class Trainer:
         path = self._ckpt("last", self.resume_dir)
         if path is None or not path.is_file():
             return False
-        ck = load_checkpoint(path, map_location=self.device)
-        load_weights(self.model, ck["model"], path)
-        check_settings(ck, self.s, path)
+        ck = load_trained(self.model, path, self.s, map_location=self.device)
         self.optimizer.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
@@ -216,9 +214,7 @@ class Trainer:
         barrier(self.dist)  # rank 0 may still be writing the last `best`
         path = self._ckpt("best", self.resume_dir)
         if path is not None and path.is_file():
-            ck = load_checkpoint(path, map_location=self.device)
-            load_weights(self.model, ck["model"], path)
-            check_settings(ck, self.s, path)
+            load_trained(self.model, path, self.s, map_location=self.device)
 
     def median_epoch_seconds(self) -> float:
         times = [h["train_seconds"] for h in self.state.history]
