@@ -21,7 +21,7 @@ from spectran.errors import ConfigError, SpectranError
 from spectran.experiments.report import report
 from spectran.settings import resolve
 from spectran.tune.run import TuneOptions, tune
-from spectran.tune.space import load_space
+from spectran.tune.space import Range, load_space
 
 needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
                                   reason="spectran tune needs the tune extra (pip install 'spectran[tune]')")
@@ -206,3 +206,37 @@ def test_a_missing_dataset_is_one_error_before_the_study_exists(tmp_path: Path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no_such_dataset" in err
     assert not out.exists()
+
+
+@needs_optuna
+def test_a_new_study_starts_with_the_base_itself_unless_a_base_value_is_outside_the_space(tmp_path: Path):
+    defaults = resolve(BASE)
+    out = tmp_path / "tune"
+    summary = tune(write_space(tmp_path), TuneOptions(trials=2, out=out), log=quiet)
+    first, second = load_study(out).get_trials()
+    assert first.params == {"train.lr": defaults.train.lr, "backbone.dropout": defaults.backbone.dropout,
+                            "train.batch_size": defaults.train.batch_size}
+    assert first.user_attrs["base"] is True and "base" not in second.user_attrs
+    assert summary["best"]["base"] == (summary["best"]["trial"] == 0)
+    trained = yaml.safe_load((out / "trials" / "0000" / "config.yaml").read_text())
+    assert trained["train"]["lr"] == defaults.train.lr  # the base trial is the base's run
+
+    lines: list[str] = []  # a base value the space cannot draw: no base trial, and one line says why
+    narrow = {**SPACE, "train.lr": {"low": defaults.train.lr * 2, "high": defaults.train.lr * 10}}
+    tune(write_space(tmp_path, space=narrow, name="narrow.yaml"), TuneOptions(trials=1, out=tmp_path / "n"),
+         log=lines.append)
+    assert "base" not in load_study(tmp_path / "n").get_trials()[0].user_attrs
+    assert any(f"no base trial: space.train.lr: the base value {defaults.train.lr!r} is outside the range" in ln
+               for ln in lines), lines
+
+    off = write_space(tmp_path, study={"pruner": "none", "startup_trials": 2, "base_trial": False}, name="off.yaml")
+    tune(off, TuneOptions(trials=1, out=tmp_path / "off"), log=quiet)
+    assert "base" not in load_study(tmp_path / "off").get_trials()[0].user_attrs
+
+
+def test_a_range_contains_exactly_the_values_it_can_draw():
+    assert Range("k", "float", low=0.1, high=0.5).contains(0.1) and not Range("k", "float", low=0.1, high=0.5).contains(0.6)
+    assert Range("k", "int", low=1, high=9, step=2).contains(5) and not Range("k", "int", low=1, high=9, step=2).contains(4)
+    assert not Range("k", "int", low=1, high=9).contains(2.0) and not Range("k", "float", low=0, high=1).contains(True)
+    choice = Range("k", "choice", choices=(64, "none", None))
+    assert choice.contains(64) and choice.contains(None) and not choice.contains(64.0) and not choice.contains("64")

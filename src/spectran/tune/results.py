@@ -40,7 +40,7 @@ def finish(study: optuna.Study, space: TuneSpace, opts: TuneOptions, threads: in
            log: Callable[[str], None]) -> dict[str, Any]:
     """Write best.yaml, run the retests (finished ones are kept), write and return tune.json."""
     from spectran.api import train
-    from spectran.tune.study import count_states, fail_stale, shown_url
+    from spectran.tune.study import BASE_ATTR, count_states, fail_stale, shown_url
 
     fail_stale(study)
     trials = study.get_trials(deepcopy=False)
@@ -66,7 +66,7 @@ def finish(study: optuna.Study, space: TuneSpace, opts: TuneOptions, threads: in
         "trial_seconds": round(sum(t.duration.total_seconds() for t in trials if t.duration is not None), 1),
         "space_keys": [r.key for r in space.ranges],
         "best": {"trial": best.number, "valid": best.value, "params": best.params,
-                 "run_dir": best.user_attrs.get("run_dir")},
+                 "run_dir": best.user_attrs.get("run_dir"), "base": bool(best.user_attrs.get(BASE_ATTR, False))},
         "retest": {"folders": retests, "test": _mean_std(tests)},
     }
     write_json(opts.out / SUMMARY, summary)
@@ -119,5 +119,5 @@ def tuning_section(folders: Iterable[str | Path]) -> list[str]:
         params = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
         lines.append(f"| {s['label']} | {s['budget']} trials | {st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / "
                      f"{st.get('FAIL', 0)} | {s['epochs_trained']} | {s['trial_seconds'] / 3600:.2f} "
-                     f"| {best['trial']} | {best['valid']:.4f} ({s['select_metric']}) | {params} |")
+                     f"| {best['trial']}{' (the base)' if best.get('base') else ''} | {best['valid']:.4f} ({s['select_metric']}) | {params} |")
     return lines + [""]

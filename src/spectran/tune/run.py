@@ -30,6 +30,7 @@ from spectran.tune.study import (
     PruningSink,
     StudyPlace,
     default_storage,
+    enqueue_base,
     import_optuna,
     open_study,
     run_worker,
@@ -155,6 +156,7 @@ def tune(space_path: str | Path, opts: TuneOptions, log: Log = print) -> dict[st
     _warm_caches(space)  # a missing dataset is an error before the study or any trial exists
     opts.out.mkdir(parents=True, exist_ok=True)
     study = open_study(space, place)  # created (or checked) once, before workers race to it
+    enqueue_base(study, space, log)
     write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8"))
     if opts.workers == 1:
         run_worker(study, make_objective(space, opts.out, _threads(1), log), opts.trials, place, log)

@@ -48,6 +48,7 @@ class TuneSettings:
     prune_warmup_epochs: int = 5  # median: epochs every trial runs; halving: epochs of the first rung
     reduction_factor: int = 3  # halving: 1 / fraction of trials promoted at each rung
     prune_below: float = 0.0  # threshold: prune at the first epoch whose validation metric is below this
+    base_trial: bool = True  # the first trial of a new study is the base itself (its value of every key)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,16 @@ class Range:
     log: bool = False
     step: float | int | None = None
     choices: tuple[Any, ...] = ()
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is one this range can draw."""
+        if self.kind == "choice":
+            return any(type(value) is type(c) and value == c for c in self.choices)
+        if not _is_number(value) or (self.kind == "int" and not isinstance(value, int)):
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        return self.step is None or abs((value - self.low) / self.step - round((value - self.low) / self.step)) < 1e-9
 
     def suggest(self, trial: Any) -> Any:
         """Draw this setting's value for an ``optuna.Trial``."""
@@ -107,10 +118,25 @@ class TuneSpace:
             s.train.seed = seed
         return s
 
+    def base_values(self) -> tuple[dict[str, Any], str | None]:
+        """The base's value of every ranged key, and why they cannot be a trial (None if they can)."""
+        settings = resolve(self.base)
+        values: dict[str, Any] = {}
+        for r in self.ranges:
+            node: Any = settings
+            for part in r.key.split("."):
+                node = getattr(node, part)  # every part was checked by setting_type
+            if not r.contains(node):
+                return values, f"space.{r.key}: the base value {node!r} is outside the range"
+            values[r.key] = node
+        return values, None
+
     def fingerprint(self) -> str:
-        """Canonical JSON of what defines the study (a resumed study must have the same one)."""
+        """Canonical JSON of what defines the study (a resumed study must have the same one).
+        ``base_trial`` is left out: it acts only when the study is created."""
+        study = {k: v for k, v in dataclasses.asdict(self.study).items() if k != "base_trial"}
         return json.dumps({"base": self.base, "space": [dataclasses.asdict(r) for r in self.ranges],
-                           "study": dataclasses.asdict(self.study)}, sort_keys=True, default=str)
+                           "study": study}, sort_keys=True, default=str)
 
 
 def load_space(path: str | Path) -> TuneSpace:

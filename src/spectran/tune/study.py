@@ -136,6 +136,20 @@ def open_study(space: TuneSpace, place: StudyPlace, worker: int = 0) -> optuna.S
     return study
 
 
+BASE_ATTR = "base"  # trial user attribute: the trial is the base settings (TuneSettings.base_trial)
+
+
+def enqueue_base(study: optuna.Study, space: TuneSpace, log: Callable[[str], None] = print) -> None:
+    """Make the base settings the first trial of a new study (nothing for a study with trials)."""
+    if not space.study.base_trial or study.get_trials(deepcopy=False):
+        return
+    values, why = space.base_values()
+    if why is not None:
+        log(f"{space.path}: no base trial: {why}")
+        return
+    study.enqueue_trial(values, user_attrs={BASE_ATTR: True}, skip_if_exists=True)
+
+
 def count_states(study: optuna.Study) -> dict[str, int]:
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
