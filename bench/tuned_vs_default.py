@@ -1,0 +1,82 @@
+"""The tuned table beside the default one, from two ``spectran report`` CSVs.
+
+``--default`` is the report CSV of the runs at the documented defaults, ``--tuned`` the report CSV
+of the tune folders' retests (the same seeds). Per method (the rows present in both): test and
+validation metric, mean ± std over seeds, the gain from tuning, and the config a user selecting
+on validation alone would keep (default or tuned, by mean validation metric) with its test
+figure. Then the ranking of the methods by test mean: at the defaults, tuned, and selected.
+With ``--tune DIR...`` each study's best trial is named, and whether it was one of the study's
+random start-up trials (read from ``tune.json`` and the space's ``study.startup_trials``).
+
+    python bench/tuned_vs_default.py --default docs/results/office_table.csv \\
+        --tuned docs/results/tuned_office_report.csv --tune runs/tune/office/*
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from spectran.tune.space import load_space
+
+
+def read_cells(path: Path, metric: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """label -> split -> (mean, std) of ``metric``."""
+    cells: dict[str, dict[str, tuple[float, float]]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["metric"] == metric:
+                cells.setdefault(row["label"], {})[row["split"]] = (float(row["mean"]), float(row["std"] or "nan"))
+    return cells
+
+
+def cell(v: tuple[float, float]) -> str:
+    return f"{v[0]:.4f} ± {v[1]:.4f}"
+
+
+def ranking(scores: dict[str, float]) -> str:
+    return " > ".join(f"{k} {v:.4f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--default", type=Path, required=True)
+    ap.add_argument("--tuned", type=Path, required=True)
+    ap.add_argument("--metric", default="ndcg@10")
+    ap.add_argument("--tune", type=Path, nargs="*", default=[])
+    args = ap.parse_args()
+    default, tuned = read_cells(args.default, args.metric), read_cells(args.tuned, args.metric)
+    methods = [m for m in tuned if m in default]
+    m = args.metric
+    print(f"| method | default test {m} | tuned test {m} | gain from tuning | default valid | tuned valid "
+          "| selected on validation | its test |")
+    print("|---|---|---|---|---|---|---|---|")
+    before, after, selected = {}, {}, {}
+    for name in methods:
+        d, t = default[name], tuned[name]
+        pick = "tuned" if t["valid"][0] > d["valid"][0] else "default"
+        before[name], after[name] = d["test"][0], t["test"][0]
+        selected[name] = (t if pick == "tuned" else d)["test"][0]
+        gain = 100 * (t["test"][0] / d["test"][0] - 1)
+        print(f"| {name} | {cell(d['test'])} | {cell(t['test'])} | {gain:+.1f} % | {cell(d['valid'])} "
+              f"| {cell(t['valid'])} | {pick} | {selected[name]:.4f} |")
+    print()
+    print(f"- ranking at the defaults: {ranking(before)}")
+    print(f"- ranking tuned: {ranking(after)}")
+    print(f"- ranking of the configs selected on validation: {ranking(selected)}")
+    if args.tune:
+        print()
+        print("| study | best trial | a random start-up trial? | best valid | finished trials |")
+        print("|---|---|---|---|---|")
+        for folder in args.tune:
+            summary = json.loads((folder / "tune.json").read_text(encoding="utf-8"))
+            startup = load_space(folder / "space.yaml").study.startup_trials
+            best, states = summary["best"], summary["states"]
+            print(f"| {summary['label']} | {best['trial']} | {'yes' if best['trial'] < startup else 'no'} "
+                  f"| {best['valid']:.4f} | {states.get('COMPLETE', 0) + states.get('PRUNED', 0)} |")
+
+
+if __name__ == "__main__":
+    main()
