@@ -235,8 +235,9 @@ def test_a_new_study_starts_with_the_base_itself_unless_a_base_value_is_outside_
 
 
 def test_a_range_contains_exactly_the_values_it_can_draw():
-    assert Range("k", "float", low=0.1, high=0.5).contains(0.1) and not Range("k", "float", low=0.1, high=0.5).contains(0.6)
-    assert Range("k", "int", low=1, high=9, step=2).contains(5) and not Range("k", "int", low=1, high=9, step=2).contains(4)
+    floats, odd = Range("k", "float", low=0.1, high=0.5), Range("k", "int", low=1, high=9, step=2)
+    assert floats.contains(0.1) and floats.contains(0.5) and not floats.contains(0.6)
+    assert odd.contains(5) and not odd.contains(4)
     assert not Range("k", "int", low=1, high=9).contains(2.0) and not Range("k", "float", low=0, high=1).contains(True)
     choice = Range("k", "choice", choices=(64, "none", None))
     assert choice.contains(64) and choice.contains(None) and not choice.contains(64.0) and not choice.contains("64")

@@ -117,7 +117,8 @@ def tuning_section(folders: Iterable[str | Path]) -> list[str]:
         s = load_summary(folder)
         st, best = s["states"], s["best"]
         params = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
+        trial = f"{best['trial']} (the base)" if best.get("base") else str(best["trial"])
         lines.append(f"| {s['label']} | {s['budget']} trials | {st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / "
                      f"{st.get('FAIL', 0)} | {s['epochs_trained']} | {s['trial_seconds'] / 3600:.2f} "
-                     f"| {best['trial']}{' (the base)' if best.get('base') else ''} | {best['valid']:.4f} ({s['select_metric']}) | {params} |")
+                     f"| {trial} | {best['valid']:.4f} ({s['select_metric']}) | {params} |")
     return lines + [""]

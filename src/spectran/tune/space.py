@@ -123,12 +123,10 @@ class TuneSpace:
         settings = resolve(self.base)
         values: dict[str, Any] = {}
         for r in self.ranges:
-            node: Any = settings
-            for part in r.key.split("."):
-                node = getattr(node, part)  # every part was checked by setting_type
-            if not r.contains(node):
-                return values, f"space.{r.key}: the base value {node!r} is outside the range"
-            values[r.key] = node
+            _, value = lookup(settings, r.key)
+            if not r.contains(value):
+                return values, f"space.{r.key}: the base value {value!r} is outside the range"
+            values[r.key] = value
         return values, None
 
     def fingerprint(self) -> str:
@@ -176,8 +174,9 @@ def parse_space(raw: Mapping[str, Any], path: Path) -> TuneSpace:
     return out
 
 
-def setting_type(settings: RunSettings, key: str) -> Any:
-    """The declared type of dotted setting ``key`` (ConfigError naming the known ones if unknown)."""
+def lookup(settings: RunSettings, key: str) -> tuple[Any, Any]:
+    """The declared type and the value of dotted setting ``key`` (ConfigError naming the known
+    ones if unknown)."""
     node: Any = settings
     parts = key.split(".")
     if len(parts) < 2 or not all(parts):
@@ -192,7 +191,7 @@ def setting_type(settings: RunSettings, key: str) -> Any:
             raise ConfigError(f"space.{key}: unknown setting '{part}' in {where} (known: {', '.join(names)})")
         tp = typing.get_type_hints(type(node))[part]
         node = getattr(node, part)
-    return tp
+    return tp, node
 
 
 def _number_kind(tp: Any) -> str | None:
@@ -210,7 +209,7 @@ def _is_number(v: Any) -> bool:
 def _parse_range(key: str, spec: Any, settings: RunSettings, path: Path) -> Range:
     where = f"{path}: space.{key}"
     try:
-        tp = setting_type(settings, key)
+        tp, _ = lookup(settings, key)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(spec, dict):
