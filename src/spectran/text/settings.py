@@ -2,7 +2,9 @@
 
 The settings that change the vectors (encoder, fields, separator, normalize, and per encoder
 pooling, dtype, fake_dim, max_length) are part of the embedding cache's identity, so different
-values never share a cache file; ``batch_size``, ``chunk_size`` and ``device`` change speed only.
+values never share a cache file; ``batch_size`` and ``chunk_size`` change speed only, so they do
+not distinguish runs either; ``device`` may change the vectors through ``dtype: auto`` (bf16/fp16
+on CUDA), so it does.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class TextSettings:
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # hf: precision; auto = bf16/fp16 on CUDA, fp32 on CPU
     fake_dim: int = 32  # dimension of the deterministic fake encoder (tests)
     max_length: int = 0  # token limit per text; 0 = the model's own (st models) or 512 (hf:)
-    chunk_size: int = 2048  # items per resumable chunk written while encoding
+    chunk_size: int = field(default=2048, metadata={"distinguishes": False})  # items per resumable chunk
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
 
     def validate(self) -> None:
