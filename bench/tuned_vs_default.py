@@ -1,7 +1,8 @@
 """The tuned table beside the default one, from two ``spectran report`` CSVs.
 
-``--default`` is the report CSV of the runs at the documented defaults, ``--tuned`` the report CSV
-of the tune folders' retests (the same seeds). Per method (the rows present in both): test and
+``--default`` is the report CSV of the runs at the documented defaults, ``--tuned`` one or more
+report CSVs of the tune folders' retests (the same seeds; several when the studies were reported
+in parts). Per method (the rows present in both): test and
 validation metric, mean ± std over seeds, the gain from tuning, and the config a user selecting
 on validation alone would keep (default or tuned, by mean validation metric) with its test
 figure. Then the ranking of the methods by test mean: at the defaults, tuned, and selected.
@@ -43,11 +44,12 @@ def ranking(scores: dict[str, float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--default", type=Path, required=True)
-    ap.add_argument("--tuned", type=Path, required=True)
+    ap.add_argument("--tuned", type=Path, nargs="+", required=True)
     ap.add_argument("--metric", default="ndcg@10")
     ap.add_argument("--tune", type=Path, nargs="*", default=[])
     args = ap.parse_args()
-    default, tuned = read_cells(args.default, args.metric), read_cells(args.tuned, args.metric)
+    default = read_cells(args.default, args.metric)
+    tuned = {label: cells for path in args.tuned for label, cells in read_cells(path, args.metric).items()}
     methods = [m for m in tuned if m in default]
     m = args.metric
     print(f"| method | default test {m} | tuned test {m} | gain from tuning | default valid | tuned valid "
