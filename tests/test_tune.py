@@ -3,6 +3,7 @@ one SQLite study, best.yaml + retests + report, and bad space files refused befo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -19,7 +20,8 @@ import yaml
 from spectran.cli import main
 from spectran.errors import ConfigError, SpectranError
 from spectran.experiments.report import report
-from spectran.settings import resolve
+from spectran.experiments.sweep import expand, load_sweep
+from spectran.settings import load_yaml, resolve
 from spectran.tune.run import TuneOptions, tune
 from spectran.tune.space import Range, load_space
 
@@ -197,6 +199,18 @@ def test_every_ready_space_in_sweeps_tune_parses_with_the_same_budget_knobs():
         s = resolve(space.base)
         assert (s.data.dataset, s.model.backbone, s.model.dim, s.text.encoder) == ("office", "sasrec", 64, "minilm")
 
+
+
+def test_each_tuned_config_is_the_row_its_beauty_check_ran(tmp_path: Path):
+    runs = {run.label: run.settings for run in expand(load_sweep(ROOT / "sweeps" / "tuned_beauty.yaml"), tmp_path)}
+    files = sorted((ROOT / "configs" / "tuned").glob("*.yaml"))
+    assert {f.stem for f in files} == {"svd_frozen", "spectran"}
+    for f in files:
+        config = resolve(load_yaml(f))
+        checked = runs[f.stem]
+        assert config.model.method == f.stem
+        train = dataclasses.replace(checked.train, progress=config.train.progress)  # the sweep runs without a bar
+        assert (config.train, config.backbone, config.method) == (train, checked.backbone, checked.method), f
 
 @needs_optuna
 def test_a_missing_dataset_is_one_error_before_the_study_exists(tmp_path: Path, capsys):
