@@ -1,4 +1,4 @@
-"""The tuned table beside the default one, from two ``spectran report`` CSVs.
+"""The tuned table beside the default one, from ``spectran report`` CSVs.
 
 ``--default`` is the report CSV of the runs at the documented defaults, ``--tuned`` one or more
 report CSVs of the tune folders' retests (the same seeds; several when the studies were reported

@@ -200,7 +200,6 @@ def test_every_ready_space_in_sweeps_tune_parses_with_the_same_budget_knobs():
         assert (s.data.dataset, s.model.backbone, s.model.dim, s.text.encoder) == ("office", "sasrec", 64, "minilm")
 
 
-
 def test_each_tuned_config_is_the_row_its_beauty_check_ran(tmp_path: Path):
     runs = {run.label: run.settings for run in expand(load_sweep(ROOT / "sweeps" / "tuned_beauty.yaml"), tmp_path)}
     files = sorted((ROOT / "configs" / "tuned").glob("*.yaml"))
@@ -211,6 +210,7 @@ def test_each_tuned_config_is_the_row_its_beauty_check_ran(tmp_path: Path):
         assert config.model.method == f.stem
         train = dataclasses.replace(checked.train, progress=config.train.progress)  # the sweep runs without a bar
         assert (config.train, config.backbone, config.method) == (train, checked.backbone, checked.method), f
+
 
 @needs_optuna
 def test_a_missing_dataset_is_one_error_before_the_study_exists(tmp_path: Path, capsys):
