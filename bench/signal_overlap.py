@@ -17,6 +17,11 @@ A low overlap is where the two disagree, hence where ``position_by`` can matter 
 
     python bench/signal_overlap.py --dataset office --encoder minilm npy:runs/planted/office-noise64.npy
     python bench/signal_overlap.py --dataset office beauty --encoder minilm mpnet --dim 64
+    python bench/signal_overlap.py --dataset office --encoder minilm hf:MINILM_FOLDER --pooling mean cls last
+
+(MINILM_FOLDER: ``python -c "from spectran.text.models import minilm_path; print(minilm_path())"``;
+read through ``hf:`` the same model gives its raw last-layer token states, pooled, without the
+sentence-transformers pipeline's normalisation.)
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
-def overlap_row(dataset: str, encoder: str, dim: int) -> dict:
+def overlap_row(dataset: str, encoder: str, dim: int, pooling: str = "mean") -> dict:
     import torch
 
     from spectran.data.prepare import prepare
@@ -37,7 +43,7 @@ def overlap_row(dataset: str, encoder: str, dim: int) -> dict:
     from spectran.text.settings import TextSettings
 
     ds = prepare(DataSettings(dataset=dataset))
-    E = load_or_encode(ds, TextSettings(encoder=encoder), progress=False)
+    E = load_or_encode(ds, TextSettings(encoder=encoder, pooling=pooling), progress=False)
     basis = compute_basis(E)
     start = time.perf_counter()  # what SpecTran's build adds: the pairs, rho, the noise floor
     pairs = torch.from_numpy(ds.train_transitions())
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", nargs="+", required=True)
     p.add_argument("--encoder", nargs="+", default=["minilm"])
     p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--pooling", nargs="+", default=["mean"], choices=["mean", "last", "cls"],
+                   help="text.pooling of hf: encoders (each hf: encoder is read once per pooling)")
     args = p.parse_args(argv)
     print(f"d = {args.dim}; rho: correlation of a component between consecutive training items")
     print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
@@ -66,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     from spectran.errors import SpectranError
 
     for dataset in args.dataset:
-        for encoder in args.encoder:
+        for encoder, pooling in [(e, p) for e in args.encoder for p in (args.pooling if e.startswith("hf:") else ["mean"])]:
             try:
-                r = overlap_row(dataset, encoder, args.dim)
+                r = overlap_row(dataset, encoder, args.dim, pooling)
             except SpectranError as exc:  # a dataset or an encoder this machine lacks: one line
                 print(f"error: {dataset} / {encoder}: {exc}", file=sys.stderr)
                 return 2
-            print(f"| {r['dataset']} | {r['encoder']} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
+            name = f"{Path(encoder[3:]).name or encoder} ({pooling} pooling, hf:)" if encoder.startswith("hf:") else encoder
+            print(f"| {r['dataset']} | {name} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
                   f"{r['overlap']} / {r['k']} | "
                   f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} | {r['seconds']:.2f} |",
                   flush=True)

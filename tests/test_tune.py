@@ -21,7 +21,8 @@ from spectran.cli import main
 from spectran.errors import ConfigError, SpectranError
 from spectran.experiments.report import report
 from spectran.experiments.sweep import expand, load_sweep
-from spectran.settings import load_yaml, resolve
+from spectran.encoders.registry import method_names, method_spec
+from spectran.settings import TrainSettings, load_yaml, resolve
 from spectran.tune.run import TuneOptions, tune
 from spectran.tune.space import Range, load_space
 
@@ -200,16 +201,19 @@ def test_every_ready_space_in_sweeps_tune_parses_with_the_same_budget_knobs():
         assert (s.data.dataset, s.model.backbone, s.model.dim, s.text.encoder) == ("office", "sasrec", 64, "minilm")
 
 
-def test_each_tuned_config_is_the_row_its_beauty_check_ran(tmp_path: Path):
-    runs = {run.label: run.settings for run in expand(load_sweep(ROOT / "sweeps" / "tuned_beauty.yaml"), tmp_path)}
-    files = sorted((ROOT / "configs" / "tuned").glob("*.yaml"))
-    assert {f.stem for f in files} == {"svd_frozen", "spectran"}
-    for f in files:
-        config = resolve(load_yaml(f))
-        checked = runs[f.stem]
-        assert config.model.method == f.stem
-        train = dataclasses.replace(checked.train, progress=config.train.progress)  # the sweep runs without a bar
-        assert (config.train, config.backbone, config.method) == (train, checked.backbone, checked.method), f
+def test_each_method_recipe_is_the_row_its_beauty_check_ran(tmp_path: Path):
+    runs = {run.label: run.settings for run in expand(load_sweep(ROOT / "sweeps" / "tuned_beauty.yaml"), tmp_path)
+            if run.settings.train.seed == 0}
+    with_recipe = {name for name in method_names() if method_spec(name).recipes}
+    assert with_recipe == {"svd_frozen", "spectran"}
+    for name in with_recipe:
+        checked = runs[name]
+        default = resolve({"data": {"dataset": "beauty"}, "model": {"method": name}})
+        assert default.model.recipe == "method" and set(method_spec(name).recipes) == {"sasrec"}
+        train = dataclasses.replace(default.train, progress=checked.train.progress)  # the sweep runs without a bar
+        assert (train, default.backbone, default.method) == (checked.train, checked.backbone, checked.method)
+        shared = resolve({"model": {"method": name, "recipe": "shared"}})
+        assert shared.train.lr == TrainSettings().lr and shared.method == method_spec(name).settings()
 
 
 @needs_optuna

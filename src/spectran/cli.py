@@ -84,6 +84,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         s.train.progress = False
     from spectran.runfolder import RunFolder
 
+    from spectran.settings import recipe_values
+
+    recipe = recipe_values(s)
+    if recipe and is_main_process():
+        listed = ", ".join(f"{k}={v}" for k, v in recipe.items())
+        print(f"{s.model.method}'s tuned {s.model.backbone} recipe: {listed} (model.recipe=shared for the shared "
+              "defaults)", file=sys.stderr)
     already = RunFolder(args.out).finished
     start = time.perf_counter()
     metrics = train(s, args.out)

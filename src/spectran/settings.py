@@ -62,6 +62,11 @@ class ModelSettings:
     # zero, so such items are scored by their semantic part alone: cold start; methods that fuse a
     # semantic table with an ID table only)
     unseen_ids: Literal["learn", "zero"] = "learn"
+    # where the settings a config leaves out come from: "method" = the method's tuned recipe for
+    # this backbone where it has one (svd_frozen and spectran on sasrec, docs/tuning.md), else the
+    # shared defaults; "shared" = the shared defaults for every method (as every table measured
+    # before the recipes existed)
+    recipe: Literal["method", "shared"] = "method"
 
     def validate(self) -> None:
         expect(self.dim >= 1, "model.dim", "an integer >= 1", self.dim)
@@ -346,6 +351,7 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
             specs[kind] = lookup(name)
         except ConfigError as exc:
             raise ConfigError(f"model.{kind}: {exc}", setting=f"model.{kind}") from None
+    raw = with_recipe(raw, specs["method"].recipes.get(model.backbone, {}) if model.recipe == "method" else {})
     backbone = from_mapping(specs["backbone"].settings, raw.get("backbone"), "backbone")
     method = from_mapping(specs["method"].settings, raw.get("method"), "method")
     train = from_mapping(TrainSettings, raw.get("train"), "train")
@@ -353,6 +359,32 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
     settings = RunSettings(data, text, model, backbone, method, train, evals)
     settings.validate()
     return settings
+
+
+def with_recipe(raw: Mapping[str, Any], recipe: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``raw`` with each ``section.key`` of ``recipe`` filled in where ``raw`` gives that setting no
+    value (a section that is not a mapping is left for its own error)."""
+    out = copy.deepcopy(dict(raw))
+    for dotted, value in recipe.items():
+        section, key = dotted.split(".", 1)
+        if out.get(section) is None:
+            out[section] = {}
+        given = out[section]
+        if isinstance(given, dict) and key not in given:
+            given[key] = copy.deepcopy(value)
+    return out
+
+
+def recipe_values(settings: RunSettings) -> dict[str, Any]:
+    """The dotted settings of ``settings`` at their value in the method's recipe (what
+    ``model.recipe=method`` supplies unless a config gives them), for the run's log."""
+    from spectran.encoders.registry import method_spec
+
+    if settings.model.recipe != "method":
+        return {}
+    recipe = method_spec(settings.model.method).recipes.get(settings.model.backbone, {})
+    now = {dotted: getattr(getattr(settings, dotted.split(".")[0]), dotted.split(".")[1]) for dotted in recipe}
+    return {dotted: value for dotted, value in now.items() if value == recipe[dotted]}
 
 
 COUNTS = ("layers", "heads", "experts", "inner")  # component settings that count something there must be one of

@@ -26,8 +26,8 @@ preparation layer and handed over in an :class:`ItemContext`; constructors do no
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -93,6 +93,9 @@ class MethodSpec:
     needs_text: bool = False  # needs E
     needs_basis: bool = False  # needs the SVD of E
     center_basis: Callable[[Any], bool] = centred  # method settings -> SVD of E - mean (True) or of E
+    # backbone name -> {dotted setting: value}: the method's tuned recipe, its defaults on that
+    # backbone for every setting a config leaves out (``model.recipe=method``, docs/tuning.md)
+    recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def init_table(num: int, dim: int, std: float = 0.02) -> nn.Parameter:
