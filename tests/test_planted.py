@@ -139,7 +139,8 @@ def test_signal_selection_needs_the_training_pairs():
 def test_planted_noise_sinks_the_top_d_truncation_but_not_signal_selection(tmp_path):
     """The known answer end to end: on the synthetic set, 16 planted noise directions above the
     fake encoder's spectrum sink svd_frozen and the paper's SpecTran (A on the top-d by sigma) to
-    a fraction of their clean validation NDCG@10; SpecTran with position_by=signal keeps most of it."""
+    a fraction of their clean validation NDCG@10; SpecTran with position_by=signal keeps most of it
+    (every method with the same shared training settings: what differs is the selection alone)."""
     from spectran.api import train
     from spectran.settings import resolve
     from spectran.text.api import load_or_encode
@@ -152,7 +153,8 @@ def test_planted_noise_sinks_the_top_d_truncation_but_not_signal_selection(tmp_p
 
     def valid_ndcg(encoder: str, method: str, **method_settings) -> float:
         raw = {"data": {"dataset": "synthetic", "max_len": 20}, "text": {"encoder": encoder},
-               "model": {"dim": 16, "method": method}, "backbone": {"layers": 1}, "method": method_settings,
+               "model": {"dim": 16, "method": method, "recipe": "shared"}, "backbone": {"layers": 1},
+               "method": method_settings,
                "train": {"epochs": 5, "progress": False, "batch_size": 64, "threads": 1}}
         out = tmp_path / "-".join([method, encoder[:3], *map(str, method_settings.values())])
         return train(resolve(raw), out)["valid"]["ndcg@10"]

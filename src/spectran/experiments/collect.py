@@ -141,13 +141,14 @@ def group_key(name: str | None) -> str | None:
 
 def assign_variants(records: list[RunRecord], group: str | None = None,
                     ignore: Iterable[str] = ()) -> None:
-    """Name each record's configuration within its label (see the module docstring)."""
+    """Name each record's configuration within its label and its ``group`` (its table: the runs of
+    other tables do not make a setting a variant, e.g. a method's recipe on one backbone only)."""
     skip = _BOOKKEEPING | set(ignore) | ({group} if group else set())
     # grouping by a component also groups its own settings section (backbone.*, method.*)
     own = {"model.backbone": "backbone.", "model.method": "method."}.get(group or "")
-    by_label: dict[str, list[RunRecord]] = defaultdict(list)
+    by_label: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for r in records:
-        by_label[r.label].append(r)
+        by_label[(r.label, str(r.flat.get(group)) if group else "")].append(r)
     for runs in by_label.values():
         def relevant(r: RunRecord) -> dict[str, Any]:
             uses_text = r.protocol.get("encoder", "unknown") is not None
