@@ -2,7 +2,7 @@
 
 ``--default`` is the report CSV of the runs at the documented defaults, ``--tuned`` one or more
 report CSVs of the tune folders' retests (the same seeds; several when the studies were reported
-in parts). Per method (the rows present in both): test and
+in parts: a label found in several CSVs, its seeds run in parts, is pooled over all its seeds). Per method (the rows present in both): test and
 validation metric, mean ± std over seeds, the gain from tuning, and the config a user selecting
 on validation alone would keep (default or tuned, by mean validation metric) with its test
 figure. Then the ranking of the methods by test mean: at the defaults, tuned, and selected.
@@ -18,23 +18,61 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 
 from spectran.tune.space import load_space
 
 
-def read_cells(path: Path, metric: str) -> dict[str, dict[str, tuple[float, float]]]:
-    """label -> split -> (mean, std) of ``metric``."""
-    cells: dict[str, dict[str, tuple[float, float]]] = {}
+Cell = tuple[float, float, int]  # mean, sample std (nan for one seed), seeds
+
+
+def read_cells(path: Path, metric: str) -> dict[str, dict[str, Cell]]:
+    """label -> split -> (mean, std, n) of ``metric``."""
+    cells: dict[str, dict[str, Cell]] = {}
     with path.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             if row["metric"] == metric:
-                cells.setdefault(row["label"], {})[row["split"]] = (float(row["mean"]), float(row["std"] or "nan"))
+                cells.setdefault(row["label"], {})[row["split"]] = (float(row["mean"]), float(row["std"] or "nan"),
+                                                                     int(row["n"]))
     return cells
 
 
-def cell(v: tuple[float, float]) -> str:
-    return f"{v[0]:.4f} ± {v[1]:.4f}"
+def read_seeds(path: Path, metric: str) -> dict[str, set[str]]:
+    """label -> the seeds its test ``metric`` was averaged over."""
+    with path.open(encoding="utf-8") as fh:
+        return {row["label"]: set(row["seeds"].split()) for row in csv.DictReader(fh)
+                if row["metric"] == metric and row["split"] == "test"}
+
+
+def pooled(parts: list[Cell]) -> Cell:
+    """One cell from the cells of disjoint seed sets (mean, and the sample std of all the seeds)."""
+    n = sum(p[2] for p in parts)
+    mean = sum(p[0] * p[2] for p in parts) / n
+    if n < 2:
+        return mean, math.nan, n
+    within = sum((p[2] - 1) * p[1] ** 2 for p in parts if p[2] > 1)
+    return mean, math.sqrt((within + sum(p[2] * (p[0] - mean) ** 2 for p in parts)) / (n - 1)), n
+
+
+def read_tuned(paths: list[Path], metric: str) -> dict[str, dict[str, Cell]]:
+    """The cells of several report CSVs; a label in more than one (its seeds reported in parts, which
+    must not overlap) is pooled."""
+    parts: dict[str, dict[str, list[Cell]]] = {}
+    seeds: dict[str, set[str]] = {}
+    for path in paths:
+        for label, found in read_seeds(path, metric).items():
+            if seeds.setdefault(label, set()) & found:
+                raise SystemExit(f"error: {path}: {label} seeds {sorted(seeds[label] & found)} are in an earlier CSV too")
+            seeds[label] |= found
+        for label, splits in read_cells(path, metric).items():
+            for split, c in splits.items():
+                parts.setdefault(label, {}).setdefault(split, []).append(c)
+    return {label: {split: pooled(cs) for split, cs in splits.items()} for label, splits in parts.items()}
+
+
+def cell(v: Cell) -> str:
+    return f"{v[0]:.4f} ± {v[1]:.4f}" + ("" if v[2] == 3 else f" (n={v[2]})")
 
 
 def ranking(scores: dict[str, float]) -> str:
@@ -49,7 +87,7 @@ def main() -> None:
     ap.add_argument("--tune", type=Path, nargs="*", default=[])
     args = ap.parse_args()
     default = read_cells(args.default, args.metric)
-    tuned = {label: cells for path in args.tuned for label, cells in read_cells(path, args.metric).items()}
+    tuned = read_tuned(args.tuned, args.metric)
     methods = [m for m in tuned if m in default]
     m = args.metric
     print(f"| method | default test {m} | tuned test {m} | gain from tuning | default valid | tuned valid "
