@@ -4,8 +4,11 @@ methods interleaved (id, spectran, id, spectran, ...) so that a noisy shared mac
 alike; the ratio of medians is the figure to quote.
 
     python bench/bench_method_cost.py --dataset office --methods id spectran svd_frozen --epochs 5 --threads 2
+    python bench/bench_method_cost.py --dataset office --methods id spectran --recipe shared
 
-Protocol: seed 0, SASRec defaults, d = 64, MiniLM, full-softmax CE, batch 256; evaluation =
+Protocol: seed 0, SASRec, d = 64, MiniLM, full-softmax CE, each method at its defaults (with
+``--recipe method``, the default: svd_frozen's and spectran's tuned recipes, e.g. spectran at
+batch 64; ``--recipe shared``: every method at batch 256, lr 1e-3); evaluation =
 full ranking of every test user (pessimistic ties, history not excluded). The SVD of E is cached
 before timing starts.
 """
@@ -18,12 +21,12 @@ import sys
 import time
 
 
-def build(dataset: str, method: str, threads: int):
+def build(dataset: str, method: str, threads: int, recipe: str):
     from spectran.api import make_trainer, validator
     from spectran.assemble import assemble_run
     from spectran.settings import resolve
 
-    s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"}, "model": {"method": method},
+    s = resolve({"data": {"dataset": dataset}, "text": {"encoder": "minilm"}, "model": {"method": method, "recipe": recipe},
                  "train": {"progress": False, "threads": threads}})
     exp = assemble_run(s)
     return exp, make_trainer(exp), validator(exp, "test")
@@ -43,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-repeats", type=int, default=7)
+    p.add_argument("--recipe", choices=["method", "shared"], default="method",
+                   help="model.recipe: each method at its defaults (its tuned recipe where it has one) "
+                        "or every method at the shared defaults")
     a = p.parse_args(argv)
-    runs = {m: build(a.dataset, m, a.threads) for m in a.methods}
+    runs = {m: build(a.dataset, m, a.threads, a.recipe) for m in a.methods}
     seconds: dict[str, list[float]] = {m: [] for m in a.methods}
     for epoch in range(a.epochs):
         for m, (_, trainer, _) in runs.items():
@@ -61,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     base = a.methods[0]
     epoch_base, eval_base = statistics.median(seconds[base]), statistics.median(evals[base])
     print(f"{a.dataset}, seed 0, {a.epochs} interleaved epochs, {a.eval_repeats} interleaved test evaluations, "
-          f"{a.threads} threads; medians\n")
+          f"{a.threads} threads, model.recipe={a.recipe}; medians\n")
     print(f"| method | s/epoch | x {base} | test eval s | x {base} | adapter params |")
     print("|---|---|---|---|---|---|")
     for m, (exp, _, _) in runs.items():
