@@ -148,3 +148,15 @@ def test_st_path_loads_a_plain_model_folder_offline(tiny_bert):
     assert got.shape == (3, 16) and describe(s).name == f"st:{tiny_bert}"
     mean = load_encoder(TextSettings(encoder=f"hf:{tiny_bert}", pooling="mean", device="cpu")).encode(TEXTS)
     np.testing.assert_allclose(got, mean, atol=1e-5)
+
+
+def test_the_cache_identity_holds_the_precision_that_runs(tiny_bert):
+    def dtype(**settings) -> str:
+        return describe(TextSettings(encoder=f"hf:{tiny_bert}", **settings)).dtype
+
+    assert dtype(dtype="auto", device="cpu") == dtype(dtype="fp32", device="cpu") == "fp32"
+    assert dtype(dtype="bf16", device="cpu") == "bf16"
+    if torch.cuda.is_available():  # auto on a GPU encodes in half precision: never the CPU's cache
+        assert dtype(dtype="auto", device="cuda") in ("bf16", "fp16")
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        dtype(dtype="fp16", device="cpu")

@@ -33,7 +33,7 @@ import numpy as np
 from spectran.errors import ConfigError, SpectranError
 from spectran.text import models
 from spectran.text.base import Encoder, EncoderInfo, offline, quiet_transformers, resolve_device
-from spectran.text.hf import HFEncoder
+from spectran.text.hf import HFEncoder, dtype_name
 from spectran.text.settings import TextSettings
 
 FAKE_VERSION = "hashed-ngrams-v1"
@@ -66,7 +66,8 @@ def describe(s: TextSettings) -> EncoderInfo:
             version = f"folder:{models.folder_fingerprint(folder)}"
             if prefix == "st:":
                 return EncoderInfo(f"st:{folder}", version, None, "model", "fp32", s.max_length, folder)
-            return EncoderInfo(f"hf:{folder}", version, None, s.pooling, s.dtype, s.max_length or 512, folder)
+            return EncoderInfo(f"hf:{folder}", version, None, s.pooling, dtype_name(s.dtype, s.device),
+                               s.max_length or 512, folder)
     raise ConfigError(f"text.encoder: unknown encoder {s.encoder!r} "
                       "(expected minilm, mpnet, fake, st:PATH, hf:PATH or npy:FILE)")
 

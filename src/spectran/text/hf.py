@@ -62,6 +62,14 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     return _DTYPES[name]
 
 
+def dtype_name(name: str, device: str) -> str:
+    """``text.dtype`` as it will run on ``text.device`` (``auto`` resolved: fp32 on CPU, bf16 or
+    fp16 on CUDA), the name the embedding cache's identity stores, so that a matrix encoded in one
+    precision is never reused for another."""
+    resolved = resolve_dtype(name, resolve_device(device))
+    return next(key for key, value in _DTYPES.items() if value == resolved)
+
+
 class HFEncoder:
     """AutoTokenizer + AutoModel from a local folder, pooled by :func:`pool`."""
 
