@@ -58,3 +58,15 @@ def test_train_says_which_recipe_values_it_used(tmp_path, capsys):
     assert "recipe:" not in capsys.readouterr().err
     config = yaml.safe_load((tmp_path / "shared" / "config.yaml").read_text())
     assert config["train"]["lr"] == TrainSettings().lr and config["method"]["scale"] != RECIPE["method.scale"]
+
+
+def test_the_recipe_name_does_not_distinguish_runs_its_values_do():
+    from spectran.runfolder import differing_setting
+
+    explicit = {"model": {"method": "svd_frozen", "recipe": "shared"}}
+    for dotted, value in RECIPE.items():
+        explicit.setdefault(dotted.split(".")[0], {})[dotted.split(".")[1]] = value
+    stored = resolve(explicit).to_dict()  # a run made with the recipe's values written out
+    assert differing_setting(stored, resolve({"model": {"method": "svd_frozen"}})) is None
+    assert differing_setting(stored, resolve({"model": {"method": "svd_frozen", "recipe": "shared"}}))[0] in {
+        f"{section}.{key}" for section, key in (d.split(".") for d in RECIPE)}

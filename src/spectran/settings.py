@@ -65,8 +65,9 @@ class ModelSettings:
     # where the settings a config leaves out come from: "method" = the method's tuned recipe for
     # this backbone where it has one (svd_frozen and spectran on sasrec, docs/tuning.md), else the
     # shared defaults; "shared" = the shared defaults for every method (as every table measured
-    # before the recipes existed)
-    recipe: Literal["method", "shared"] = "method"
+    # before the recipes existed). It does not itself distinguish runs: the values it supplies do,
+    # and a run folder's config.yaml holds them all
+    recipe: Literal["method", "shared"] = field(default="method", metadata=BOOKKEEPING)
 
     def validate(self) -> None:
         expect(self.dim >= 1, "model.dim", "an integer >= 1", self.dim)
