@@ -85,9 +85,12 @@ def main() -> None:
     ap.add_argument("--tuned", type=Path, nargs="+", required=True)
     ap.add_argument("--metric", default="ndcg@10")
     ap.add_argument("--tune", type=Path, nargs="*", default=[])
+    ap.add_argument("--suffix", default="", help="the tuned rows' labels end in this (' recipe' for the rows "
+                    "'svd_frozen recipe', ...): it is cut off to line them up with the default rows")
     args = ap.parse_args()
     default = read_cells(args.default, args.metric)
-    tuned = read_tuned(args.tuned, args.metric)
+    tuned = {label.removesuffix(args.suffix) if args.suffix else label: cells
+             for label, cells in read_tuned(args.tuned, args.metric).items()}
     methods = [m for m in tuned if m in default]
     m = args.metric
     print(f"| method | default test {m} | tuned test {m} | gain from tuning | default valid | tuned valid "
