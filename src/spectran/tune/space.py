@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from spectran.errors import ConfigError
-from spectran.settings import RunSettings, from_mapping, load_yaml, resolve, set_dotted
+from spectran.settings import RunSettings, load_yaml, resolve, set_dotted
+from spectran.typed import from_mapping
 
 _TOP = ("base", "space", "study")
 _RANGE_KEYS = {"low", "high", "log", "step", "choices"}
