@@ -4,11 +4,11 @@ methods interleaved (id, spectran, id, spectran, ...) so that a noisy shared mac
 alike; the ratio of medians is the figure to quote.
 
     python bench/bench_method_cost.py --dataset office --methods id spectran svd_frozen --epochs 5 --threads 2
-    python bench/bench_method_cost.py --dataset office --methods id spectran --recipe shared
+    python bench/bench_method_cost.py --dataset office --methods id spectran --recipe none
 
 Protocol: seed 0, SASRec, d = 64, MiniLM, full-softmax CE, each method at its defaults (with
 ``--recipe method``, the default: svd_frozen's and spectran's tuned recipes, e.g. spectran at
-batch 64; ``--recipe shared``: every method at batch 256, lr 1e-3); evaluation =
+batch 64; ``--recipe none``: every method at batch 256, lr 1e-3); evaluation =
 full ranking of every test user (pessimistic ties, history not excluded). The SVD of E is cached
 before timing starts.
 """
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-repeats", type=int, default=7)
-    p.add_argument("--recipe", choices=["method", "shared"], default="method",
+    p.add_argument("--recipe", choices=["method", "none"], default="method",
                    help="model.recipe: each method at its defaults (its tuned recipe where it has one) "
                         "or every method at the shared defaults")
     a = p.parse_args(argv)

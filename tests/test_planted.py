@@ -153,7 +153,7 @@ def test_planted_noise_sinks_the_top_d_truncation_but_not_signal_selection(tmp_p
 
     def valid_ndcg(encoder: str, method: str, **method_settings) -> float:
         raw = {"data": {"dataset": "synthetic", "max_len": 20}, "text": {"encoder": encoder},
-               "model": {"dim": 16, "method": method, "recipe": "shared"}, "backbone": {"layers": 1},
+               "model": {"dim": 16, "method": method, "recipe": "none"}, "backbone": {"layers": 1},
                "method": method_settings,
                "train": {"epochs": 5, "progress": False, "batch_size": 64, "threads": 1}}
         out = tmp_path / "-".join([method, encoder[:3], *map(str, method_settings.values())])

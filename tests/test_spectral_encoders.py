@@ -177,7 +177,7 @@ def test_missing_basis_is_a_config_error(ctx):
 
 
 def test_settings_are_typed():
-    s = resolve({"model": {"method": "spectran", "recipe": "shared"}, "method": {"attention": "softmax", "order": 3}})
+    s = resolve({"model": {"method": "spectran", "recipe": "none"}, "method": {"attention": "softmax", "order": 3}})
     assert s.method.attention == "softmax" and s.method.order == 3 and s.method.shrink == 0.5
     with pytest.raises(ConfigError, match="unknown setting 'lamda'"):
         resolve({"model": {"method": "spectran"}, "method": {"lamda": 1}})

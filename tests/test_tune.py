@@ -212,7 +212,7 @@ def test_each_method_recipe_is_the_row_its_beauty_check_ran(tmp_path: Path):
         assert default.model.recipe == "method" and set(method_spec(name).recipes) == {"sasrec"}
         train = dataclasses.replace(default.train, progress=checked.train.progress)  # the sweep runs without a bar
         assert (train, default.backbone, default.method) == (checked.train, checked.backbone, checked.method)
-        shared = resolve({"model": {"method": name, "recipe": "shared"}})
+        shared = resolve({"model": {"method": name, "recipe": "none"}})
         assert shared.train.lr == TrainSettings().lr and shared.method == method_spec(name).settings()
 
 

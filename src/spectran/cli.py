@@ -89,8 +89,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = recipe_values(s)
     if recipe and is_main_process():
         listed = ", ".join(f"{k}={v}" for k, v in recipe.items())
-        print(f"{s.model.method}'s tuned {s.model.backbone} recipe: {listed} (model.recipe=shared for the shared "
-              "defaults)", file=sys.stderr)
+        print(f"{s.model.method}'s tuned {s.model.backbone} recipe: {listed} (model.recipe=none for the "
+              "defaults every method shares)", file=sys.stderr)
     already = RunFolder(args.out).finished
     start = time.perf_counter()
     metrics = train(s, args.out)

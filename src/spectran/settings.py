@@ -62,10 +62,10 @@ class ModelSettings:
     unseen_ids: Literal["learn", "zero"] = "learn"
     # where the settings a config leaves out come from: "method" = the method's tuned recipe for
     # this backbone where it has one (svd_frozen and spectran on sasrec, docs/tuning.md), else the
-    # shared defaults; "shared" = the shared defaults for every method (as every table measured
-    # before the recipes existed). It does not itself distinguish runs: the values it supplies do,
+    # field defaults; "none" = the field defaults for every method (as every table measured before
+    # the recipes existed). It does not itself distinguish runs: the values it supplies do,
     # and a run folder's config.yaml holds them all
-    recipe: Literal["method", "shared"] = field(default="method", metadata=BOOKKEEPING)
+    recipe: Literal["method", "none"] = field(default="method", metadata=BOOKKEEPING)
 
     def validate(self) -> None:
         expect(self.dim >= 1, "model.dim", "an integer >= 1", self.dim)
@@ -272,6 +272,8 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
 def with_recipe(raw: Mapping[str, Any], recipe: Mapping[str, Any]) -> Mapping[str, Any]:
     """``raw`` with each ``section.key`` of ``recipe`` filled in where ``raw`` gives that setting no
     value (a section that is not a mapping is left for its own error)."""
+    if not recipe:
+        return raw
     out = copy.deepcopy(dict(raw))
     for dotted, value in recipe.items():
         section, key = dotted.split(".", 1)
@@ -291,7 +293,8 @@ def recipe_values(settings: RunSettings) -> dict[str, Any]:
     if settings.model.recipe != "method":
         return {}
     recipe = method_spec(settings.model.method).recipes.get(settings.model.backbone, {})
-    now = {dotted: getattr(getattr(settings, dotted.split(".")[0]), dotted.split(".")[1]) for dotted in recipe}
+    now = {dotted: getattr(getattr(settings, section), key)
+           for dotted, (section, key) in ((d, d.split(".", 1)) for d in recipe)}
     return {dotted: value for dotted, value in now.items() if value == recipe[dotted]}
 
 
