@@ -72,6 +72,8 @@ def read_tuned(paths: list[Path], metric: str) -> dict[str, dict[str, Cell]]:
 
 
 def cell(v: Cell) -> str:
+    if v[2] < 2:  # one seed has no spread
+        return f"{v[0]:.4f} (n={v[2]})"
     return f"{v[0]:.4f} ± {v[1]:.4f}" + ("" if v[2] == 3 else f" (n={v[2]})")
 
 

@@ -205,7 +205,7 @@ def test_each_method_recipe_is_the_row_its_beauty_check_ran(tmp_path: Path):
     runs = {run.label: run.settings for run in expand(load_sweep(ROOT / "sweeps" / "tuned_beauty.yaml"), tmp_path)
             if run.settings.train.seed == 0}
     with_recipe = {name for name in method_names() if method_spec(name).recipes}
-    assert with_recipe == {"svd_frozen", "spectran"}
+    assert with_recipe == {"svd_frozen", "spectran", "rlmrec"}
     for name in with_recipe:
         checked = runs[name]
         default = resolve({"data": {"dataset": "beauty"}, "model": {"method": name}})

@@ -61,8 +61,8 @@ class ModelSettings:
     # semantic table with an ID table only)
     unseen_ids: Literal["learn", "zero"] = "learn"
     # where the settings a config leaves out come from: "method" = the method's tuned recipe for
-    # this backbone where it has one (svd_frozen and spectran on sasrec, docs/tuning.md), else the
-    # field defaults; "none" = the field defaults for every method (as every table measured before
+    # this backbone where it has one (svd_frozen, spectran and rlmrec on sasrec, docs/tuning.md),
+    # else the field defaults; "none" = the field defaults for every method (as every table measured before
     # the recipes existed). It does not itself distinguish runs: the values it supplies do,
     # and a run folder's config.yaml holds them all
     recipe: Literal["method", "none"] = field(default="method", metadata=BOOKKEEPING)
