@@ -7,8 +7,8 @@ alike; the ratio of medians is the figure to quote.
     python bench/bench_method_cost.py --dataset office --methods id spectran --recipe none
 
 Protocol: seed 0, SASRec, d = 64, MiniLM, full-softmax CE, each method at its defaults (with
-``--recipe method``, the default: svd_frozen's and spectran's tuned recipes, e.g. spectran at
-batch 64; ``--recipe none``: every method at batch 256, lr 1e-3); evaluation =
+``--recipe method``, the default: the methods' tuned recipes where they have one, e.g.
+spectran at batch 64; ``--recipe none``: every method at batch 256, lr 1e-3); evaluation =
 full ranking of every test user (pessimistic ties, history not excluded). The SVD of E is cached
 before timing starts.
 """

@@ -158,3 +158,21 @@ def test_report_names_the_runs_a_half_finished_sweep_lacks(tmp_path):
     assert note == [f"note: 2 run(s) not finished, missing from the report: {partial} (partial (2 epochs)), "
                     f"{pending} (pending)"]
     assert "**Not finished: 2 run(s), missing from the tables below:**" in proc.stdout
+
+
+def test_report_names_only_the_unfinished_runs_its_filter_keeps(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    make_run(sweep, "office", "id", 0, [1, 2, 3])
+    mlp = make_run(sweep, "office", "mlp", 0, [1, 2, 3])
+    for done, seed in ((sweep / "office" / "sasrec" / "id" / "dim64" / "seed0", 1), (mlp, 1)):
+        partial = done.parent / f"seed{seed}"
+        partial.mkdir()
+        config = (done / "config.yaml").read_text().replace("seed: 0", f"seed: {seed}")
+        (partial / "config.yaml").write_text(config)
+        (partial / "log.jsonl").write_text('{"epoch": 1}\n')
+    out = tmp_path / "report.md"
+    assert main(["report", str(sweep), "--ours", "id", "--filter", "label=id", "--out", str(out)]) == 0
+    note = capsys.readouterr().err
+    assert "1 run(s) not finished" in note and "id/dim64/seed1" in note and "mlp" not in note
+    assert main(["report", str(sweep), "--ours", "id", "--out", str(out)]) == 0
+    assert "2 run(s) not finished" in capsys.readouterr().err

@@ -62,9 +62,9 @@ class ModelSettings:
     unseen_ids: Literal["learn", "zero"] = "learn"
     # where the settings a config leaves out come from: "method" = the method's tuned recipe for
     # this backbone where it has one (svd_frozen, spectran and rlmrec on sasrec, docs/tuning.md),
-    # else the field defaults; "none" = the field defaults for every method (as every table measured before
-    # the recipes existed). It does not itself distinguish runs: the values it supplies do,
-    # and a run folder's config.yaml holds them all
+    # else the field defaults; "none" = the field defaults for every method (as every table
+    # measured before the recipes existed). It does not itself distinguish runs: the values it
+    # supplies do, and a run folder's config.yaml holds them all
     recipe: Literal["method", "none"] = field(default="method", metadata=BOOKKEEPING)
 
     def validate(self) -> None:

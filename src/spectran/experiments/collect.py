@@ -107,9 +107,11 @@ def find_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
     return [_load(f) for f in folders]
 
 
-def unfinished_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+def unfinished_runs(paths: Iterable[str | Path], filters: Iterable[str] = ()) -> list[tuple[Path, str]]:
     """(folder, state) of every run at or below ``paths`` without ``metrics.json``: folders of
-    started runs, and the runs a ``sweep_summary.json`` lists that have not finished."""
+    started runs, and the runs a ``sweep_summary.json`` lists that have not finished. With
+    ``filters`` (as :func:`filter_records`), a started run whose ``config.yaml`` does not match is
+    left out; a listed run that never started has no settings to match and stays."""
     folders: list[Path] = []
     for p in (Path(x) for x in paths):
         if not p.is_dir():
@@ -119,7 +121,10 @@ def unfinished_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
             folders += [Path(e["folder"]) for e in entries if isinstance(e, dict) and "folder" in e]
         folders += sorted({f.parent for name in RunFolder.STARTED for f in p.rglob(name)})
     unique = dict.fromkeys(f.resolve() for f in folders if not RunFolder(f).finished)
-    return [(f, RunFolder(f).describe()) for f in sorted(unique)]
+    filters = list(filters)
+    kept = [f for f in sorted(unique) if not filters or not RunFolder(f).config.is_file()
+            or filter_records([RunRecord(f, RunFolder(f).read_settings(), {})], filters)]
+    return [(f, RunFolder(f).describe()) for f in kept]
 
 
 def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[RunRecord]:

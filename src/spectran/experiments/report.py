@@ -329,7 +329,7 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
                             f"--filter {' --filter '.join(filters)}")
     tables = build_tables(records, ours, group_by, rows or sweep_row_order(paths))
     parts, cells, tests = [], [], []
-    missing = unfinished_runs(paths)
+    missing = unfinished_runs(paths, filters)
     if missing:  # a half-finished sweep: say which runs the tables lack
         names = ", ".join(f"`{folder}` ({state})" for folder, state in missing)
         parts += [f"**Not finished: {len(missing)} run(s), missing from the tables below:** {names}", ""]
