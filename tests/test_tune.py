@@ -159,6 +159,33 @@ def test_two_workers_on_one_sqlite_study_split_the_budget(tmp_path: Path):
         assert "trial " in (out / "workers" / f"worker{i}.log").read_text()
 
 
+ASK = """
+import json, sys, time
+from spectran.tune.study import StudyPlace, import_optuna, open_storage
+optuna = import_optuna()
+study = optuna.load_study(storage=open_storage(StudyPlace(sys.argv[1], "s")), study_name="s")
+while time.time() < float(sys.argv[2]):
+    pass  # both processes ask at the same moment
+print(json.dumps([study.ask().number for _ in range(int(sys.argv[3]))]))
+"""
+
+
+@needs_optuna
+def test_two_workers_asking_at_once_never_take_the_same_waiting_trial(tmp_path: Path):
+    from spectran.tune.study import StudyPlace, import_optuna, open_storage
+
+    url, asks = f"sqlite:///{tmp_path / 'study.db'}", 20
+    study = import_optuna().create_study(storage=open_storage(StudyPlace(url, "s")), study_name="s")
+    for i in range(2 * asks):  # enqueued trials are what a worker pops (the base trial is one)
+        study.enqueue_trial({"x": float(i)})
+    start = time.time() + 3  # both interpreters are up by then
+    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", ASK, url, str(start), str(asks)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    numbers = [n for p in procs for n in json.loads(p.communicate(timeout=120)[0])]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(numbers) == list(range(2 * asks))  # each waiting trial went to exactly one worker
+
+
 @pytest.mark.parametrize("space, message", [
     ({"train.learning_rate": {"low": 0.001, "high": 0.01}}, r"space\.train\.learning_rate: unknown setting "
                                                             r"'learning_rate' in train"),

@@ -94,8 +94,34 @@ def open_storage(place: StudyPlace) -> optuna.storages.RDBStorage:
     kwargs = {"connect_args": {"timeout": 120}} if sqlite else {}  # workers wait for SQLite's write lock
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(place.storage, engine_kwargs=kwargs, heartbeat_interval=place.heartbeat,
-                                          grace_period=place.grace)
+        storage = optuna.storages.RDBStorage(place.storage, engine_kwargs=kwargs, heartbeat_interval=place.heartbeat,
+                                             grace_period=place.grace)
+    if sqlite:
+        serialise_sqlite(storage.engine)
+    return storage
+
+
+def serialise_sqlite(engine: Any) -> None:
+    """Make every transaction on a SQLite engine ``BEGIN IMMEDIATE``.
+
+    Optuna hands a waiting (enqueued) trial to a worker by reading it as WAITING and then setting
+    it RUNNING, trusting ``SELECT ... FOR UPDATE`` to keep a second worker out in between. SQLite
+    has no row locks, and Python's sqlite3 opens a transaction only at the first write, so two
+    workers could both read WAITING and both take the trial (both trained it; the one that told
+    second failed). An immediate transaction takes SQLite's write lock before the read, so the
+    second worker reads RUNNING and takes another trial. The existing connections are dropped so
+    that every later one is made with these hooks."""
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # sqlite3 issues no BEGIN of its own; on_begin does
+
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    engine.dispose()
 
 
 def make_sampler(settings: TuneSettings, seed: int) -> optuna.samplers.BaseSampler:
