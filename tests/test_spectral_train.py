@@ -119,3 +119,24 @@ def test_unseen_ids_zero_needs_a_fused_id_table(tmp_path):
     s.model.unseen_ids = "zero"
     with pytest.raises(ConfigError, match="unseen_ids=zero: method 'id'"):
         assemble_run(s)
+
+
+@pytest.mark.parametrize("decay_scalars", [False, True])
+def test_weight_decay_leaves_lambda_gate_and_beta_alone_unless_asked(tmp_path, semantic_stub, decay_scalars):
+    """One AdamW step on zero gradients is pure decay: p <- p (1 - lr wd) for the decayed
+    parameters; lambda, the gate and beta keep their value unless ``decay_scalars``."""
+    from spectran.train.loop import make_optimizer
+
+    s = settings(tmp_path, "spectran", {"decay_scalars": decay_scalars, "learn_position": True})
+    model = assemble_run(s).model
+    enc = model.item_encoder
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = make_optimizer(model, lr=0.1, weight_decay=0.5)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    scalars = {n for n, p in model.named_parameters() if any(p is q for q in (enc.shrink, enc.gate, enc.beta))}
+    assert len(scalars) == 3
+    for n, p in model.named_parameters():
+        factor = 1 - 0.1 * 0.5 if decay_scalars or n not in scalars else 1.0
+        torch.testing.assert_close(p.detach(), before[n] * factor, rtol=0, atol=1e-7, msg=n)

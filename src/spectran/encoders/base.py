@@ -77,6 +77,11 @@ class ItemEncoder(nn.Module, metaclass=ABCMeta):
         """Scalars describing :meth:`spectral_attention`, or None."""
         return None
 
+    def undecayed_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimiser's weight decay leaves alone (e.g. a threshold, where shrinking
+        would loosen a constraint rather than tighten it); none by default."""
+        return []
+
 
 def centred(settings: Any) -> bool:
     """The default of :attr:`MethodSpec.center_basis`: the SVD of the centred E."""

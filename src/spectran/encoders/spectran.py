@@ -75,6 +75,9 @@ class SpecTranSettings:
     attn_scale: Literal["inv_sqrt_r", "one"] = "inv_sqrt_r"  # alpha, fixed factor on phi(S)
     gate_init: float = 0.1  # scalar gate on the attention term (initial value): starts near svd_frozen
     learn_gate: bool = True  # gate learnable
+    # weight decay (train.weight_decay) also shrinks lambda, the gate and beta; off by default, since
+    # decaying lambda towards 0 makes Softshrink denser, the opposite of what decay is for
+    decay_scalars: bool = False
     position: bool = True  # spectral-position encoding A (ablation: off)
     order: int = 2  # M, polynomial order of g
     position_init: Literal["pca", "whiten"] = "pca"  # beta so that g(x) = x ("pca") or g = 1 ("whiten")
@@ -173,6 +176,13 @@ class SpecTran(ItemEncoder):
     def embed_new_items(self, semantic: torch.Tensor) -> torch.Tensor:
         """(M, D) embeddings of items with text but no interactions -> (M, d), ID part zero."""
         return self.fusion.without_ids(self.semantic(self.projector(semantic)))
+
+    def undecayed_parameters(self) -> list[nn.Parameter]:
+        """lambda, the gate and beta unless ``decay_scalars`` (Q and K are always decayed)."""
+        if self.s.decay_scalars:
+            return []
+        named = [self.shrink, self.gate] if self.s.attention != "none" else []
+        return named + ([self.beta] if self.s.position else [])
 
     def spectral_attention(self) -> torch.Tensor | None:
         """phi(S) (d, r) for the diagnostics (attention mass on principal components), or None."""

@@ -77,6 +77,19 @@ class TrainStep(nn.Module):
         return main, (extra * len(batch.inputs) if extra is not None else main.new_zeros(()))
 
 
+def make_optimizer(model: SeqRecModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam, or AdamW when ``weight_decay`` > 0, with the item encoder's
+    :meth:`~spectran.encoders.base.ItemEncoder.undecayed_parameters` in a group without decay."""
+    if weight_decay <= 0:
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    kept = {id(p) for p in model.item_encoder.undecayed_parameters() if p.requires_grad}
+    if not kept:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    groups = [{"params": [p for p in model.parameters() if id(p) not in kept]},
+              {"params": [p for p in model.parameters() if id(p) in kept], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
 class Trainer:
     def __init__(self, model: SeqRecModel, objective: Objective, loss: Loss, train: SequenceArrays,
                  validate: EvalFn, settings: RunSettings, run_dir: Path | None, device: torch.device,
@@ -87,8 +100,7 @@ class Trainer:
         self.run_dir = run_dir if dist.is_main else None  # only rank 0 writes
         self.resume_dir = run_dir  # every rank resumes
         t = settings.train
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay) \
-            if t.weight_decay > 0 else torch.optim.Adam(model.parameters(), lr=t.lr)
+        self.optimizer = make_optimizer(model, t.lr, t.weight_decay)
         self.state = FitState()
         self.sinks = (sinks or []) if dist.is_main else []
         self.step = TrainStep(model, loss)
