@@ -181,8 +181,8 @@ class SpecTran(ItemEncoder):
         """lambda, the gate and beta unless ``decay_scalars`` (Q and K are always decayed)."""
         if self.s.decay_scalars:
             return []
-        named = [self.shrink, self.gate] if self.s.attention != "none" else []
-        return named + ([self.beta] if self.s.position else [])
+        attention = [self.shrink, self.gate] if self.s.attention != "none" else []
+        return attention + ([self.beta] if self.s.position else [])
 
     def spectral_attention(self) -> torch.Tensor | None:
         """phi(S) (d, r) for the diagnostics (attention mass on principal components), or None."""
