@@ -10,6 +10,9 @@ with the top-d by singular value that ``svd_frozen`` and the paper's SpecTran us
   random Gaussian directions over the same pairs), i.e. are indistinguishable from pure noise:
   exactly the components SpecTran's default ``position_by=informative`` skips;
 - mean rho of the top-d by sigma and of the top-d by signal;
+- share: the mean rho of the components ``informative`` picks over that of the top-d by signal
+  (``signal_share``), and what the default ``position_by=auto`` therefore builds: ``informative``
+  at a share of at least ``method.min_signal_share`` (0.8), else ``signal``;
 - selection s: the seconds this takes (training pairs, rho, noise floor), i.e. what building
   SpecTran with ``position_by=informative`` or ``signal`` adds once.
 
@@ -36,7 +39,15 @@ def overlap_row(dataset: str, encoder: str, dim: int, pooling: str = "mean") -> 
     import torch
 
     from spectran.data.prepare import prepare
-    from spectran.encoders.spectral_coords import noise_floor, scaled_coords, select_components, transition_signal
+    from spectran.encoders.spectral_coords import (
+        informative_components,
+        noise_floor,
+        scaled_coords,
+        select_components,
+        signal_share,
+        transition_signal,
+    )
+    from spectran.encoders.spectran import SpecTranSettings
     from spectran.settings import DataSettings
     from spectran.spectral.basis import compute_basis
     from spectran.text.api import load_or_encode
@@ -52,11 +63,13 @@ def overlap_row(dataset: str, encoder: str, dim: int, pooling: str = "mean") -> 
     by_signal = set(select_components(rho, k).tolist())
     top = list(range(k))
     floor = noise_floor(pairs, ds.num_items)
+    share = signal_share(rho, informative_components(rho, k, floor), k)
     seconds = time.perf_counter() - start
     return {"dataset": dataset, "encoder": encoder, "D": E.shape[1], "rank": basis.rank, "pairs": pairs.shape[0],
             "overlap": len(by_signal.intersection(top)), "k": k,
             "noise_like": int((rho[:k] < floor).sum()), "rho_sigma": float(rho[:k].mean()),
-            "rho_signal": float(rho[sorted(by_signal)].mean()), "floor": floor, "seconds": seconds}
+            "rho_signal": float(rho[sorted(by_signal)].mean()), "floor": floor, "seconds": seconds,
+            "share": share, "auto": "informative" if share >= SpecTranSettings().min_signal_share else "signal"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"d = {args.dim}; rho: correlation of a component between consecutive training items")
     print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
-          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | selection s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto | selection s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     from spectran.errors import SpectranError
 
     for dataset in args.dataset:
@@ -83,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{Path(encoder[3:]).name or encoder} ({pooling} pooling, hf:)" if encoder.startswith("hf:") else encoder
             print(f"| {r['dataset']} | {name} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
                   f"{r['overlap']} / {r['k']} | "
-                  f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} | {r['seconds']:.2f} |",
+                  f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} | "
+                  f"{r['share']:.2f} | {r['auto']} | {r['seconds']:.2f} |",
                   flush=True)
     return 0
 

@@ -14,6 +14,7 @@ from spectran.encoders.spectral_coords import (
     noise_floor,
     scaled_coords,
     select_components,
+    signal_share,
     transition_signal,
 )
 from spectran.encoders.spectran import SpecTranSettings
@@ -191,10 +192,54 @@ def test_informative_is_the_paper_a_on_clean_data_and_skips_planted_noise(plant)
     ctx = ItemContext(ds.num_items, informative, torch.from_numpy(X).float(), basis,
                       torch.from_numpy(ds.train_item_counts()), 0, torch.from_numpy(ds.train_transitions()))
     model = build_spectran(SpecTranSettings(position_by="informative", attention="none"), ctx)
-    paper = build_spectran(SpecTranSettings(attention="none"), ctx)
+    paper = build_spectran(SpecTranSettings(position_by="sigma", attention="none"), ctx)
     if plant:
         assert ((basis.V[8:, model.position_index] ** 2).sum(0) < 0.5).all()  # every noise direction skipped
         assert model.position_weights().max() == 1.0
     else:  # nothing noise-like: exactly the paper's A on the top-k
         np.testing.assert_array_equal(model.position_index.numpy(), np.arange(informative))
         torch.testing.assert_close(model.semantic(), paper.semantic(), rtol=0, atol=0)
+
+
+def _paired_context(strong_on_top: bool, n_pairs: int = 3000, dim: int = 8, seed: int = 0) -> ItemContext:
+    """Items in fixed pairs (2t, 2t + 1) that follow each other in training; E's 2 * dim columns
+    each have a known correlation rho between partners (sqrt(rho) of a value shared by the pair, the
+    rest per item): dim strong (rho 0.9) and dim weak but informative (rho 0.3, far above the
+    noise floor) columns, the strong ones at the top of the spectrum or in its tail."""
+    rng = np.random.default_rng(seed)
+    rho = np.r_[np.full(dim, 0.9), np.full(dim, 0.3)] if strong_on_top else np.r_[np.full(dim, 0.3), np.full(dim, 0.9)]
+    shared = np.repeat(rng.normal(size=(n_pairs, 2 * dim)), 2, axis=0)  # (N, 2 dim), equal within a pair
+    E = (np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.normal(size=shared.shape)) * np.geomspace(8, 1, 2 * dim)
+    items = np.arange(2 * n_pairs)
+    pairs = np.concatenate([np.stack([items[0::2], items[1::2]], 1), np.stack([items[1::2], items[0::2]], 1)])
+    return ItemContext(2 * n_pairs, dim, torch.from_numpy(E).float(), compute_basis(E),
+                       torch.ones(2 * n_pairs), 0, torch.from_numpy(pairs))
+
+
+def test_signal_share_compares_a_choice_with_the_components_of_most_signal():
+    signal = torch.tensor([0.3, 0.3, 0.9, 0.9, 0.01])
+    assert signal_share(signal, torch.tensor([2, 3]), 2) == 1.0
+    assert signal_share(signal, torch.tensor([0, 1]), 2) == pytest.approx(1 / 3)
+    assert signal_share(signal, torch.tensor([], dtype=torch.long), 2) == 0.0
+    assert signal_share(-signal, torch.tensor([0, 1]), 2) == 1.0  # nothing carries signal: no better choice
+
+
+@pytest.mark.parametrize("strong_on_top", [True, False])
+def test_auto_keeps_sigma_order_unless_it_misses_the_signal_in_the_tail(strong_on_top):
+    ctx = _paired_context(strong_on_top)
+    build = {by: build_spectran(SpecTranSettings(position_by=by, attention="none"), ctx)
+             for by in ("auto", "informative", "signal", "sigma")}
+    rho = transition_signal(build["auto"].coords, ctx.train_pairs)
+    assert (rho > noise_floor(ctx.train_pairs, ctx.num_items)).all()  # nothing is noise-like: informative = sigma
+    np.testing.assert_array_equal(build["informative"].position_index.numpy(), np.arange(8))
+    auto, same_as = build["auto"], build["informative" if strong_on_top else "signal"]
+    assert auto.position_rule == ("informative" if strong_on_top else "signal")
+    np.testing.assert_array_equal(auto.position_index.numpy(), same_as.position_index.numpy())
+    torch.testing.assert_close(auto.semantic(), same_as.semantic(), rtol=0, atol=0)
+    assert rho[auto.position_index].min() > 0.8  # the strong components, wherever they sit
+    if strong_on_top:  # clean data: exactly the paper's A
+        torch.testing.assert_close(auto.semantic(), build["sigma"].semantic(), rtol=0, atol=0)
+    else:  # a share of 1 / 3 (weak over strong) is below the default 0.8; a share of 0 never switches
+        never = build_spectran(SpecTranSettings(position_by="auto", min_signal_share=0.0, attention="none"), ctx)
+        assert never.position_rule == "informative"
+        np.testing.assert_array_equal(never.position_index.numpy(), np.arange(8))

@@ -142,6 +142,8 @@ def test_an_error_names_the_config_file_only_for_values_it_holds(tmp_path, capsy
     ({"model": {"method": "moe"}, "method": {"experts": 0}}, "method.experts: expected an integer >= 1"),
     ({"model": {"method": "moe"}, "method": {"init_std": -1}}, "method.init_std: expected a standard deviation >= 0"),
     ({"backbone": {"inner": 0}}, "backbone.inner: expected an integer >= 1"),
+    ({"model": {"method": "spectran"}, "method": {"min_signal_share": 1.5}},
+     "method.min_signal_share: expected a fraction in [0, 1], got 1.5"),
 ])
 def test_ranges_and_types_are_checked_by_resolve(raw, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -304,14 +304,16 @@ COUNTS = ("layers", "heads", "experts", "inner")  # component settings that coun
 def check_component(settings: Any, where: str) -> None:
     """The rules every backbone and method setting follows: an integer is a size or a count
     (>= 0, where 0 means "derived", as the field comments say; ``layers``, ``heads``, ``experts``
-    and ``inner`` >= 1), a number named ``*dropout`` is a probability in [0, 1) and one named
-    ``*_std`` a standard deviation >= 0."""
+    and ``inner`` >= 1), a number named ``*dropout`` is a probability in [0, 1), one named
+    ``*_share`` a fraction in [0, 1] and one named ``*_std`` a standard deviation >= 0."""
     for f in dataclasses.fields(settings):
         value, name = getattr(settings, f.name), f"{where}.{f.name}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if f.name.endswith("dropout"):
             expect(0 <= value < 1, name, "a dropout probability in [0, 1)", value)
+        elif f.name.endswith("_share"):
+            expect(0 <= value <= 1, name, "a fraction in [0, 1]", value)
         elif f.name.endswith("_std"):
             expect(value >= 0, name, "a standard deviation >= 0", value)
         elif isinstance(value, int):

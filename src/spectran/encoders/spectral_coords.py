@@ -118,6 +118,17 @@ def informative_components(signal: torch.Tensor, k: int, floor: float) -> torch.
     return torch.nonzero(signal >= floor).flatten()[:k]
 
 
+def signal_share(signal: torch.Tensor, index: torch.Tensor, k: int) -> float:
+    """The mean signal of the components ``index`` over the mean signal of the k components with
+    the most signal (:func:`select_components`): 1 where ``index`` is those, near 0 where it
+    carries nothing. 0 for an empty ``index``; 1 where no component has a positive signal (then no
+    choice is better than another)."""
+    best = float(signal[select_components(signal, k)].mean())
+    if best <= 0:
+        return 1.0
+    return float(signal[index].mean()) / best if index.numel() else 0.0
+
+
 class ColdStartProjector(nn.Module):
     """u_hat = (e - mean) V diag(1/sigma) * c for new items (cold start), (M, D) -> (M, r)."""
 

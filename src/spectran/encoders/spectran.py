@@ -16,7 +16,12 @@ Where A sits (``position_by``), k = min(d, r), each from the collaborative signa
 component (the correlation of its coordinate between consecutive training items,
 :func:`spectran.encoders.spectral_coords.transition_signal`; training pairs only):
 
-- ``informative`` (default): the top-k by singular value after skipping the noise-like components
+- ``auto`` (default): ``informative`` while the components it picks carry at least
+  ``min_signal_share`` (0.8) of the mean rho of the k components with the most signal
+  (:func:`~spectran.encoders.spectral_coords.signal_share`), else ``signal``. Sigma's order is
+  kept unless it misses most of what the spectrum carries, as when the informative directions
+  sit in the tail; the rule it resolved to is the model's ``position_rule``;
+- ``informative``: the top-k by singular value after skipping the noise-like components
   (rho below :func:`~spectran.encoders.spectral_coords.noise_floor`), x = sigma over the largest
   kept sigma; fewer than k informative components leave the rest of A's diagonal at zero. When
   no top-k component is noise-like this is exactly ``sigma``;
@@ -57,6 +62,7 @@ from spectran.encoders.spectral_coords import (
     require_basis,
     scaled_coords,
     select_components,
+    signal_share,
     transition_signal,
     truncated_table,
 )
@@ -89,7 +95,11 @@ class SpecTranSettings:
     # "informative" = the top-d by sigma after skipping the noise-like components (rho below the
     # noise_floor of random directions), x = sigma over the largest kept sigma: the paper's A
     # wherever no top component is noise-like
-    position_by: Literal["sigma", "signal", "informative"] = "informative"
+    # "auto" = "informative" while its components carry at least min_signal_share of the mean signal of
+    # the d with the most signal, else "signal": sigma's order is kept unless it misses most of what
+    # the spectrum carries (informative directions moved into the tail)
+    position_by: Literal["sigma", "signal", "informative", "auto"] = "auto"
+    min_signal_share: float = 0.8
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
     scale: float = 0.3  # multiplies the unit-variance coordinates (docs/methods/svd_frozen.md)
     fusion: FusionKind = "sum"  # E_s with the ID table: sum | concat | gate | none
@@ -109,10 +119,11 @@ def _beta_init(order: int, init: str) -> torch.Tensor:
 class SpecTran(ItemEncoder):
     def __init__(self, coords: torch.Tensor, sigma_bar: torch.Tensor, projector: ColdStartProjector,
                  s: SpecTranSettings, dim: int, num_items: int,
-                 position: tuple[torch.Tensor, torch.Tensor] | None = None):
+                 position: tuple[torch.Tensor, torch.Tensor] | None = None, position_rule: str = "sigma"):
         super().__init__()
         r = coords.shape[1]
         self.s, self.dim, self.rank = s, dim, r
+        self.position_rule = position_rule  # the rule A was placed by: sigma | signal | informative (auto resolved)
         k = min(dim, r)
         index, x = (torch.arange(k), sigma_bar[:k]) if position is None else position
         if index.ndim != 1 or index.shape[0] > k or x.shape != index.shape:
@@ -209,20 +220,23 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
         raise ConfigError("method.heads must be >= 1, method.head_dim and method.rank >= 0")
     coords = scaled_coords(basis, s.rank, s.scaling)  # (N, r)
     projector = ColdStartProjector(basis, coords.shape[1], coord_scale(basis.num_items, s.scaling))
-    position = None
-    if s.position_by != "sigma":
+    position, by = None, s.position_by
+    if by != "sigma":
         if ctx.train_pairs is None:
             raise ConfigError(f"method.position_by={s.position_by} needs the training transitions (none were prepared)")
         signal = transition_signal(coords, ctx.train_pairs)
         k = min(ctx.dim, coords.shape[1])
-        if s.position_by == "signal":
+        if by != "signal":
+            index = informative_components(signal, k, noise_floor(ctx.train_pairs, ctx.num_items))
+            if by == "auto":
+                by = "informative" if signal_share(signal, index, k) >= s.min_signal_share else "signal"
+        if by == "signal":
             index = select_components(signal, k)
             position = (index, (signal[index] / signal[index].max()).clamp_min(0.0))
         else:
-            index = informative_components(signal, k, noise_floor(ctx.train_pairs, ctx.num_items))
             chosen = normalised_sigma(basis, s.rank)[index]
             position = (index, chosen / chosen[0] if len(index) else chosen)
-    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position)
+    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position, by)
 
 
 # the best of 16 Optuna trials on office (SASRec, d = 64, MiniLM), 4 significant digits; it beat the
