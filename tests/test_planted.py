@@ -243,3 +243,32 @@ def test_auto_keeps_sigma_order_unless_it_misses_the_signal_in_the_tail(strong_o
         never = build_spectran(SpecTranSettings(position_by="auto", min_signal_share=0.0, attention="none"), ctx)
         assert never.position_rule == "informative"
         np.testing.assert_array_equal(never.position_index.numpy(), np.arange(8))
+
+
+@pytest.mark.parametrize("attention", ["softshrink", "softmax"])
+def test_attend_informative_reads_only_components_above_the_noise_floor(attention):
+    ds, E = _cluster_data()
+    X = planted_matrix(E, [Plant("noise", 8, strength=9.0)], seed=0)
+    basis = compute_basis(X)
+    ctx = ItemContext(ds.num_items, 8, torch.from_numpy(X).float(), basis,
+                      torch.from_numpy(ds.train_item_counts()), 0, torch.from_numpy(ds.train_transitions()))
+    torch.manual_seed(0)
+    model = build_spectran(SpecTranSettings(attend="informative", attention=attention, shrink=0.0), ctx)
+    rho = transition_signal(model.coords, ctx.train_pairs)
+    floor = noise_floor(ctx.train_pairs, ctx.num_items)
+    assert torch.equal(model.attended, rho >= floor) and 0 < int(model.attended.sum()) < model.rank
+    phi = model.attention_scores()
+    assert (phi[:, ~model.attended] == 0).all() and (phi[:, model.attended] != 0).any()
+    assert model.alpha == pytest.approx(1 / np.sqrt(int(model.attended.sum())))
+    phi.sum().backward()  # the keys of components not attended get no gradient
+    assert (model.key.grad[:, ~model.attended] == 0).all() and (model.key.grad[:, model.attended] != 0).any()
+
+
+def test_attend_informative_is_attend_all_where_every_component_carries_signal():
+    ctx = _paired_context(strong_on_top=True)
+    models = []
+    for attend in ("all", "informative"):
+        torch.manual_seed(0)
+        models.append(build_spectran(SpecTranSettings(attend=attend), ctx))
+    assert models[1].attended.all() and models[0].alpha == models[1].alpha
+    torch.testing.assert_close(models[0].semantic(), models[1].semantic(), rtol=0, atol=0)

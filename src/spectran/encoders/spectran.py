@@ -28,7 +28,9 @@ component (the correlation of its coordinate between consecutive training items,
 - ``sigma``: the top-k by singular value, x = sigma_bar (the paper's formula);
 - ``signal``: the k components with the largest rho, x = rho / max rho.
 
-The attention term reads all r components in every case.
+The attention term reads all r components (``attend=all``, the default) or only those whose rho
+reaches the noise floor (``attend=informative``: phi is zero on the others and alpha counts only
+the attended ones, so with every component above the floor it is the same model).
 
 Choices the paper leaves open are settings: ``alpha`` scales the attention term (1/sqrt(r) by
 default, so that phi(S) with N(0, 1) queries/keys contributes O(1) per coordinate), a learnable
@@ -99,6 +101,10 @@ class SpecTranSettings:
     # the d with the most signal, else "signal": sigma's order is kept unless it misses most of what
     # the spectrum carries (informative directions moved into the tail)
     position_by: Literal["sigma", "signal", "informative", "auto"] = "auto"
+    # the components the attention term reads: all r, or only those whose rho reaches the noise
+    # floor ("informative"; alpha is then 1/sqrt of their number): with every component above the
+    # floor, the same model as "all"
+    attend: Literal["all", "informative"] = "all"
     min_signal_share: float = 0.8
     scaling: Scaling = "sqrt_n"  # U_hat = U * sqrt(N) or U ("none")
     scale: float = 0.3  # multiplies the unit-variance coordinates (docs/methods/svd_frozen.md)
@@ -119,7 +125,8 @@ def _beta_init(order: int, init: str) -> torch.Tensor:
 class SpecTran(ItemEncoder):
     def __init__(self, coords: torch.Tensor, sigma_bar: torch.Tensor, projector: ColdStartProjector,
                  s: SpecTranSettings, dim: int, num_items: int,
-                 position: tuple[torch.Tensor, torch.Tensor] | None = None, position_rule: str = "sigma"):
+                 position: tuple[torch.Tensor, torch.Tensor] | None = None, position_rule: str = "sigma",
+                 attended: torch.Tensor | None = None):
         super().__init__()
         r = coords.shape[1]
         self.s, self.dim, self.rank = s, dim, r
@@ -141,19 +148,24 @@ class SpecTran(ItemEncoder):
             self.key = nn.Parameter(torch.randn(s.heads, r, h) * s.qk_std)  # (H, r, h)
             self.shrink = nn.Parameter(torch.tensor(float(s.shrink)), requires_grad=s.learn_shrink)
             self.gate = nn.Parameter(torch.tensor(float(s.gate_init)), requires_grad=s.learn_gate)
-            self.alpha = 1.0 / math.sqrt(r) if s.attn_scale == "inv_sqrt_r" else 1.0
+            mask = torch.ones(r, dtype=torch.bool) if attended is None else attended.bool()
+            if mask.shape != (r,):
+                raise ConfigError(f"spectran: expected an attention mask of {r} components, got {tuple(mask.shape)}")
+            self.register_buffer("attended", mask, persistent=False)  # (r,) components the attention reads
+            count = max(int(mask.sum()), 1)
+            self.alpha = 1.0 / math.sqrt(count) if s.attn_scale == "inv_sqrt_r" else 1.0
         if s.position:
             self.beta = nn.Parameter(_beta_init(s.order, s.position_init), requires_grad=s.learn_position)
 
     # -- the spectral mixing matrix ------------------------------------------------------------
     def attention_scores(self) -> torch.Tensor:
-        """phi(S) summed over heads, (d, r), before gate and alpha."""
+        """phi(S) summed over heads, (d, r), before gate and alpha; zero on components not attended."""
         S = self.query @ self.key.transpose(1, 2) / math.sqrt(self.head_dim)  # (H, d, r)
         if self.s.attention == "softshrink":
             lam = self.shrink.clamp_min(0)
-            phi = torch.sign(S) * F.relu(S.abs() - lam)  # exact zeros where |S| <= lambda
+            phi = torch.sign(S) * F.relu(S.abs() - lam) * self.attended  # exact zeros where |S| <= lambda
         else:
-            phi = torch.softmax(S, dim=-1)
+            phi = torch.softmax(S.masked_fill(~self.attended, float("-inf")), dim=-1)
         return phi.sum(dim=0)  # (d, r)
 
     def position_weights(self) -> torch.Tensor:
@@ -220,23 +232,27 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
         raise ConfigError("method.heads must be >= 1, method.head_dim and method.rank >= 0")
     coords = scaled_coords(basis, s.rank, s.scaling)  # (N, r)
     projector = ColdStartProjector(basis, coords.shape[1], coord_scale(basis.num_items, s.scaling))
-    position, by = None, s.position_by
-    if by != "sigma":
+    position, by, attended = None, s.position_by, None
+    if by != "sigma" or s.attend == "informative":
         if ctx.train_pairs is None:
-            raise ConfigError(f"method.position_by={s.position_by} needs the training transitions (none were prepared)")
+            setting = f"position_by={by}" if by != "sigma" else "attend=informative"
+            raise ConfigError(f"method.{setting} needs the training transitions (none were prepared)")
         signal = transition_signal(coords, ctx.train_pairs)
+        floor = noise_floor(ctx.train_pairs, ctx.num_items)
+        attended = signal >= floor if s.attend == "informative" else None
         k = min(ctx.dim, coords.shape[1])
-        if by != "signal":
-            index = informative_components(signal, k, noise_floor(ctx.train_pairs, ctx.num_items))
+        if by in ("informative", "auto"):
+            index = informative_components(signal, k, floor)
             if by == "auto":
                 by = "informative" if signal_share(signal, index, k) >= s.min_signal_share else "signal"
         if by == "signal":
             index = select_components(signal, k)
             position = (index, (signal[index] / signal[index].max()).clamp_min(0.0))
-        else:
+        elif by == "informative":
             chosen = normalised_sigma(basis, s.rank)[index]
             position = (index, chosen / chosen[0] if len(index) else chosen)
-    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position, by)
+    return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position, by,
+                    attended)
 
 
 # the best of 16 Optuna trials on office (SASRec, d = 64, MiniLM), 4 significant digits; it beat the
