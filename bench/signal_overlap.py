@@ -11,8 +11,10 @@ with the top-d by singular value that ``svd_frozen`` and the paper's SpecTran us
   exactly the components SpecTran's default ``position_by=informative`` skips;
 - mean rho of the top-d by sigma and of the top-d by signal;
 - share: the mean rho of the components ``informative`` picks over that of the top-d by signal
-  (``signal_share``), and what the default ``position_by=auto`` therefore builds: ``informative``
-  at a share of at least ``method.min_signal_share`` (0.8), else ``signal``;
+  (``signal_share``), and what the default ``position_by=auto`` therefore builds (``auto_rule``:
+  ``informative`` at a share of at least ``method.min_signal_share``, 0.8, else ``signal``);
+- above floor: how many of all the components reach the noise floor, i.e. what
+  ``method.attend=informative`` lets the attention term read;
 - selection s: the seconds this takes (training pairs, rho, noise floor), i.e. what building
   SpecTran with ``position_by=informative`` or ``signal`` adds once.
 
@@ -40,11 +42,10 @@ def overlap_row(dataset: str, encoder: str, dim: int, pooling: str = "mean") -> 
 
     from spectran.data.prepare import prepare
     from spectran.encoders.spectral_coords import (
-        informative_components,
+        auto_rule,
         noise_floor,
         scaled_coords,
         select_components,
-        signal_share,
         transition_signal,
     )
     from spectran.encoders.spectran import SpecTranSettings
@@ -63,13 +64,13 @@ def overlap_row(dataset: str, encoder: str, dim: int, pooling: str = "mean") -> 
     by_signal = set(select_components(rho, k).tolist())
     top = list(range(k))
     floor = noise_floor(pairs, ds.num_items)
-    share = signal_share(rho, informative_components(rho, k, floor), k)
+    auto, share = auto_rule(rho, k, floor, SpecTranSettings().min_signal_share)
     seconds = time.perf_counter() - start
     return {"dataset": dataset, "encoder": encoder, "D": E.shape[1], "rank": basis.rank, "pairs": pairs.shape[0],
             "overlap": len(by_signal.intersection(top)), "k": k,
             "noise_like": int((rho[:k] < floor).sum()), "rho_sigma": float(rho[:k].mean()),
             "rho_signal": float(rho[sorted(by_signal)].mean()), "floor": floor, "seconds": seconds,
-            "share": share, "auto": "informative" if share >= SpecTranSettings().min_signal_share else "signal"}
+            "share": share, "auto": auto, "above": int((rho >= floor).sum())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"d = {args.dim}; rho: correlation of a component between consecutive training items")
     print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
-          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto | selection s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto | above floor | selection s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     from spectran.errors import SpectranError
 
     for dataset in args.dataset:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['dataset']} | {name} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
                   f"{r['overlap']} / {r['k']} | "
                   f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} | "
-                  f"{r['share']:.2f} | {r['auto']} | {r['seconds']:.2f} |",
+                  f"{r['share']:.2f} | {r['auto']} | {r['above']} / {r['rank']} | {r['seconds']:.2f} |",
                   flush=True)
     return 0
 

@@ -129,6 +129,14 @@ def signal_share(signal: torch.Tensor, index: torch.Tensor, k: int) -> float:
     return float(signal[index].mean()) / best if index.numel() else 0.0
 
 
+def auto_rule(signal: torch.Tensor, k: int, floor: float, min_share: float) -> tuple[str, float]:
+    """What ``position_by=auto`` resolves to, and the share it decided by: ``"informative"`` while
+    :func:`informative_components` carry at least ``min_share`` of the signal of the k components
+    with the most signal (:func:`signal_share`), else ``"signal"``."""
+    share = signal_share(signal, informative_components(signal, k, floor), k)
+    return ("informative" if share >= min_share else "signal"), share
+
+
 class ColdStartProjector(nn.Module):
     """u_hat = (e - mean) V diag(1/sigma) * c for new items (cold start), (M, D) -> (M, r)."""
 

@@ -63,8 +63,8 @@ from spectran.encoders.spectral_coords import (
     normalised_sigma,
     require_basis,
     scaled_coords,
+    auto_rule,
     select_components,
-    signal_share,
     transition_signal,
     truncated_table,
 )
@@ -238,17 +238,16 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
             setting = f"position_by={by}" if by != "sigma" else "attend=informative"
             raise ConfigError(f"method.{setting} needs the training transitions (none were prepared)")
         signal = transition_signal(coords, ctx.train_pairs)
-        floor = noise_floor(ctx.train_pairs, ctx.num_items)
-        attended = signal >= floor if s.attend == "informative" else None
         k = min(ctx.dim, coords.shape[1])
-        if by in ("informative", "auto"):
-            index = informative_components(signal, k, floor)
-            if by == "auto":
-                by = "informative" if signal_share(signal, index, k) >= s.min_signal_share else "signal"
+        floor = noise_floor(ctx.train_pairs, ctx.num_items) if by != "signal" or s.attend == "informative" else None
+        attended = signal >= floor if s.attend == "informative" else None
+        if by == "auto":
+            by, _ = auto_rule(signal, k, floor, s.min_signal_share)
         if by == "signal":
             index = select_components(signal, k)
             position = (index, (signal[index] / signal[index].max()).clamp_min(0.0))
         elif by == "informative":
+            index = informative_components(signal, k, floor)
             chosen = normalised_sigma(basis, s.rank)[index]
             position = (index, chosen / chosen[0] if len(index) else chosen)
     return SpecTran(coords, normalised_sigma(basis, s.rank), projector, s, ctx.dim, ctx.num_items, position, by,
