@@ -113,6 +113,26 @@ def test_significance_uses_seed_averaged_per_user_ndcg(runs: Path):
     assert w["p_value"] == pytest.approx(erfc(abs(z) / sqrt(2)))
 
 
+def test_test_over_seeds_pairs_the_seeds_both_rows_ran(runs: Path, tmp_path: Path):
+    from scipy import stats
+
+    _, _, (t,) = report([runs], ["ndcg@10"])
+    # per-seed test NDCG@10: spectran 0.75 / 1.0 / 0.75, id 0.5 / 0.25 / 0.75
+    d = np.array([0.25, 0.75, 0.0])
+    expected = 2 * stats.t.sf(d.mean() / (d.std(ddof=1) / np.sqrt(3)), df=2)
+    assert t["seeds_paired"] == 3 and t["seed_mean_difference"] == pytest.approx(d.mean())
+    assert t["seed_p_value"] == pytest.approx(expected)
+    md, _, _ = report([runs], ["ndcg@10"])
+    assert f"| 3 | {d.mean():+.4f} | {expected:.3g} |" in md
+    # one seed in common (id ran seed 0 only): no test over seeds, the per-user test still runs
+    only = tmp_path / "only"
+    make_run(only, "office", "id", 0, [1, 1, FAR, FAR])
+    make_run(only, "office", "spectran", 0, [1, 1, 1, FAR])
+    make_run(only, "office", "spectran", 1, [1, 1, 1, 1])
+    md, _, (t,) = report([only], ["ndcg@10"])
+    assert t["seeds_paired"] == 1 and np.isnan(t["seed_p_value"]) and "| 1 | – | – |" in md
+
+
 def test_variants_split_rows_and_protocol_warning(tmp_path: Path):
     for dim in (16, 32):
         for seed in (0, 1):
