@@ -245,6 +245,25 @@ def test_auto_keeps_sigma_order_unless_it_misses_the_signal_in_the_tail(strong_o
         np.testing.assert_array_equal(never.position_index.numpy(), np.arange(8))
 
 
+def test_auto_finds_the_tail_signal_under_planted_noise_on_top():
+    """Both plants at once (the informative directions in the tail, noise directions above them):
+    informative skips the noise but keeps the weak components, auto switches to signal and lands on
+    the strong ones, and no noise direction is chosen by either."""
+    clean = _paired_context(strong_on_top=False)
+    # another seed than the one that drew E: the same random numbers would make the noise correlate with E
+    X = planted_matrix(clean.semantic.double().numpy(), [Plant("noise", 8, strength=9.0)], seed=1)
+    basis = compute_basis(X)
+    ctx = ItemContext(clean.num_items, clean.dim, torch.from_numpy(X).float(), basis, clean.train_counts,
+                      0, clean.train_pairs)
+    auto = build_spectran(SpecTranSettings(position_by="auto", attention="none"), ctx)
+    informative = build_spectran(SpecTranSettings(position_by="informative", attention="none"), ctx)
+    rho = transition_signal(auto.coords, ctx.train_pairs)
+    noise = (basis.V[-8:, :] ** 2).sum(0) > 0.5  # components living in the planted columns
+    assert noise[:8].all() and auto.position_rule == "signal"
+    assert not noise[auto.position_index].any() and not noise[informative.position_index].any()
+    assert rho[auto.position_index].min() > 0.8 > rho[informative.position_index].max()
+
+
 @pytest.mark.parametrize("attention", ["softshrink", "softmax"])
 def test_attend_informative_reads_only_components_above_the_noise_floor(attention):
     ds, E = _cluster_data()
