@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder = exp.model.item_encoder
         name = f"{m} ({encoder.position_rule})" if isinstance(encoder, SpecTran) else m
         print(f"| {name} | {ep:.2f} | {ep / epoch_base:.2f} | {ev:.3f} | {ev / eval_base:.2f} "
-              f"| {adapter_parameters(exp.model.item_encoder, exp.data.num_items):,} |")
+              f"| {adapter_parameters(encoder, exp.data.num_items):,} |")
     return 0
 
 
