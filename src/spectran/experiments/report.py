@@ -144,11 +144,28 @@ def protocol_warnings(runs: list[RunRecord]) -> list[str]:
     encoders = sorted({str(r.protocol.get("encoder")) for r in runs if r.protocol.get("encoder") is not None})
     if len(encoders) > 1:
         out.append(f"runs in this table differ in encoder: {', '.join(encoders)}")
+    out += environment_warnings(runs)
     for dataset in sorted({r.dataset for r in runs}):
         for name in _DATASET_PROTOCOL:
             values = sorted({str(r.protocol.get(name)) for r in runs if r.dataset == dataset})
             if len(values) > 1:
                 out.append(f"{dataset}: runs differ in {name}: {', '.join(values)}")
+    return out
+
+
+# what makes two runs of one command give the same numbers bitwise (recorded in env.json)
+_REPRODUCIBILITY = ("threads", "torch", "device", "cpu", "deterministic")
+
+
+def environment_warnings(runs: list[RunRecord]) -> list[str]:
+    """One warning per env.json field in which the table's runs differ: their numbers are not
+    comparable bitwise, so differences below the run-to-run spread are not findings."""
+    out = []
+    for name in _REPRODUCIBILITY:
+        values = sorted({str(r.environment[name]) for r in runs if name in r.environment})
+        if len(values) > 1:
+            out.append(f"runs in this table were made with different {name} ({', '.join(values)}): the same "
+                       "command gives different numbers under each, so compare gains against the seed spread")
     return out
 
 
