@@ -44,6 +44,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         apply_override(spec.base, assignment)
     runs = expand(spec, args.out, threads=threads_per_worker(args.workers))
     runs = apply_filters(runs, args.filter)
+    if args.claims:
+        return _sweep_claimed(args, runs, list(spec.rows) or None)
     if args.dry_run:
         for run in runs:
             print(f"{run_state(run.folder):<20} {run.label:<28} {run.folder}")
@@ -53,6 +55,35 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                        rows=list(spec.rows) or None)
     print(outcome_table(outcomes))
     print(summarise(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _sweep_claimed(args: argparse.Namespace, runs: list, rows: list[str] | None) -> int:
+    """``sweep --claims URL``: this worker's share of a grid whose cells live in a database."""
+    from spectran.experiments.claimed import cell_name, grid_line, run_claimed
+    from spectran.experiments.claims import ClaimBoard
+    from spectran.experiments.execute import summarise
+    from spectran.experiments.sweep import run_state
+
+    board = ClaimBoard(args.claims, args.grid or Path(args.out).resolve().name,
+                       heartbeat_timeout=args.heartbeat_timeout, max_attempts=args.max_attempts)
+    try:
+        if args.dry_run:
+            cells = board.rows()
+            for run in runs:
+                row = cells.get(cell_name(Path(args.out), run))
+                held = "not registered" if row is None else \
+                    f"{row.state} ({row.attempts} attempts{f', {row.worker}' if row.worker else ''})"
+                print(f"{run_state(run.folder):<20} {held:<40} {run.label:<28} {run.folder}")
+            print(f"{len(runs)} runs", file=sys.stderr)
+            return 0
+        outcomes = run_claimed(runs, args.out, board, workers=args.workers, rows=rows,
+                               retry_failed=args.retry_failed)
+        print(outcome_table(outcomes))
+        print(summarise(outcomes))
+        print(grid_line(board))
+    finally:
+        board.close()
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
@@ -96,6 +127,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a setting of every run (applied to the sweep's base)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--claims", metavar="URL",
+                   help="claim runs from this database (sqlite:///PATH, or postgresql://user@host/db for "
+                        "workers on several machines) instead of file locks; see docs/scaling.md")
+    p.add_argument("--grid", help="the grid's name in the --claims database (default: the --out folder's name)")
+    p.add_argument("--heartbeat-timeout", type=float, default=300.0, metavar="S",
+                   help="with --claims: a running run whose worker sent no heartbeat for S seconds is "
+                        "handed on to another worker")
+    p.add_argument("--max-attempts", type=int, default=3,
+                   help="with --claims: a run whose worker died this many times is marked failed")
+    p.add_argument("--retry-failed", action="store_true", help="with --claims: try failed runs again")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("report", help="table of mean ± std over seeds, gain and significance")
