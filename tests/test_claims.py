@@ -27,6 +27,7 @@ from spectran.errors import ConfigError
 from spectran.experiments.claims import ClaimBoard
 from spectran.runfolder import RunFolder
 
+pytest.importorskip("sqlalchemy", reason="sweep --claims needs SQLAlchemy (pip install 'spectran[cluster]')")
 TINY = {"data": {"dataset": "synthetic"}, "text": {"encoder": "fake"}, "model": {"dim": 8},
         "backbone": {"layers": 1, "heads": 1, "inner": 16},
         "train": {"epochs": 1, "batch_size": 128, "threads": 1}}
