@@ -140,6 +140,9 @@ def test_sqlite_sweep_records_done_and_failed_cells_and_does_not_retry_failures(
     assert board.rows()["none/sasrec/broken/seed0"].attempts == 1
     assert main(["sweep", str(sweep), "--out", str(out), "--claims", url, "--no-progress", "--retry-failed"]) == 1
     assert board.rows()["none/sasrec/broken/seed0"].attempts == 1 and "1 failed" in capsys.readouterr().out
+    assert main(["sweep", str(sweep), "--out", str(out), "--claims", url, "--dry-run"]) == 0
+    listed = capsys.readouterr().out
+    assert "done (1 attempts" in listed and "failed (1 attempts" in listed
     # the same grid name with other settings is refused before anything runs
     assert main(["sweep", str(sweep), "--out", str(out), "--claims", url, "--set", "model.dim=16"]) == 2
     assert "with other settings" in capsys.readouterr().err
@@ -151,7 +154,8 @@ def test_sqlite_sweep_records_done_and_failed_cells_and_does_not_retry_failures(
 def test_two_sweep_workers_on_postgresql_run_every_cell_once(pg_url: str, tmp_path: Path):
     rows = {"id": {"model.method": "id"}, "mlp": {"model.method": "mlp"}}
     sweep, out = write_sweep(tmp_path, TINY, [0, 1, 2], rows), tmp_path / "out"
-    workers = [sweep_cli(sweep, out, pg_url, "--grid", "two") for _ in range(2)]
+    # one worker trains in its own process, the other in up to two child processes
+    workers = [sweep_cli(sweep, out, pg_url, "--grid", "two", *extra) for extra in ([], ["--workers", "2"])]
     results = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], results
     assert sum(finished_now(stdout) for stdout, _ in results) == 6  # no cell trained by both
@@ -185,7 +189,7 @@ def test_a_killed_workers_cell_is_handed_on_after_the_heartbeat_timeout(pg_url: 
     (victim,) = held
     assert board.rows()[victim].state == "running"  # still held by the dead worker
     second = sweep_cli(sweep, out, pg_url, "--grid", "killed", "--heartbeat-timeout", "3")
-    stdout, stderr = second.communicate(timeout=300)
+    _, stderr = second.communicate(timeout=300)
     assert second.returncode == 0, stderr
     cells = board.rows()
     assert {r.state for r in cells.values()} == {"done"}
@@ -205,7 +209,7 @@ def test_tune_on_a_postgresql_study(pg_url: str, tmp_path: Path):
                                      "study": {"pruner": "none", "startup_trials": 2}}))
     out = tmp_path / "tune"
     proc = subprocess.run([sys.executable, "-m", "spectran", "tune", str(space), "--trials", "3", "--out", str(out),
-                           "--storage", pg_url, "--study", "pg-tune", "--workers", "2"],
+                           "--storage", pg_url, "--study", "pg-tune", "--workers", "2"], check=False,
                           capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     trials = optuna.load_study(study_name="pg-tune", storage=pg_url).get_trials()
@@ -213,3 +217,17 @@ def test_tune_on_a_postgresql_study(pg_url: str, tmp_path: Path):
     assert not (out / "study.db").exists()  # the study lives in PostgreSQL, not in the default SQLite file
     for t in trials:
         assert RunFolder(out / t.user_attrs["run_dir"]).finished
+
+
+def test_an_interrupted_worker_gives_its_cell_back(tmp_path: Path):
+    slow = {**TINY, "train": {**TINY["train"], "epochs": 200, "patience": 200}}
+    sweep, out = write_sweep(tmp_path, slow, [0], {"id": {"model.method": "id"}}), tmp_path / "out"
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    worker = sweep_cli(sweep, out, url)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "synthetic/sasrec/id/seed0/checkpoints/last.pt").is_file():
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGTERM)
+    worker.communicate(timeout=60)
+    row = ClaimBoard(url, "out").rows()["synthetic/sasrec/id/seed0"]
+    assert (row.state, row.worker, row.attempts) == ("free", None, 1)  # any worker may take it at once

@@ -22,8 +22,8 @@ from typing import Any
 from spectran.experiments.claims import Claim, ClaimBoard, fingerprint
 from spectran.experiments.execute import (
     Outcome,
-    _Child,
     _check_finished,
+    _Child,
     _record_failure,
     _train_here,
     warm_caches,
