@@ -219,6 +219,22 @@ def test_tune_on_a_postgresql_study(pg_url: str, tmp_path: Path):
         assert RunFolder(out / t.user_attrs["run_dir"]).finished
 
 
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://postgres@127.0.0.1:1/none", "cannot open the database"),  # nothing listens on port 1
+    ("postgresql+pg8000://postgres@127.0.0.1/none", "no driver for this database"),
+])
+def test_tune_on_an_unreachable_storage_is_one_error_line(url: str, message: str, tmp_path: Path, capsys):
+    pytest.importorskip("optuna")
+    if "pg8000" in url and importlib.util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here")
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"base": {**TINY, "model": {"dim": 8, "method": "id"}},
+                                     "space": {"train.lr": {"low": 1e-3, "high": 1e-2}}}))
+    assert main(["tune", str(space), "--trials", "1", "--out", str(tmp_path / "t"), "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --storage {url}: {message}" in err and "Traceback" not in err
+
+
 def test_an_interrupted_worker_gives_its_cell_back(tmp_path: Path):
     slow = {**TINY, "train": {**TINY["train"], "epochs": 200, "patience": 200}}
     sweep, out = write_sweep(tmp_path, slow, [0], {"id": {"model.method": "id"}}), tmp_path / "out"

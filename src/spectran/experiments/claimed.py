@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from spectran.errors import SpectranError
 from spectran.experiments.claims import Claim, ClaimBoard, fingerprint
 from spectran.experiments.execute import (
     Outcome,
@@ -45,7 +46,6 @@ class Heartbeat(threading.Thread):
         super().__init__(name="spectran-heartbeat", daemon=True)
         self.board, self.interval = board, interval
         self.held: dict[str, Claim] = {}
-        self.lost: set[str] = set()
         self.lock = threading.Lock()
         self.stopped = threading.Event()
 
@@ -61,8 +61,10 @@ class Heartbeat(threading.Thread):
         while not self.stopped.wait(self.interval):
             with self.lock:
                 claims = list(self.held.values())
-            for claim in self.board.beat(claims):
-                self.lost.add(claim.cell)
+            try:  # a cell handed on meanwhile is noticed when its end is recorded (finish)
+                self.board.beat(claims)
+            except SpectranError as exc:  # the database is unreachable for now: try at the next beat
+                print(f"warning: heartbeat not recorded: {exc}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         self.stopped.set()

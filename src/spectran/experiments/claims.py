@@ -28,10 +28,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from spectran.errors import ConfigError
+from spectran.errors import ConfigError, SpectranError
 from spectran.runfolder import flatten
 from spectran.settings import RunSettings, marked
 
@@ -139,6 +141,17 @@ class ClaimBoard:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A connection in a transaction; a lost database is a one-line :class:`SpectranError`."""
+        sa = import_sqlalchemy()
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise SpectranError(f"--claims {self.shown}: database error "
+                                f"({str(exc.orig).strip().splitlines()[0]})") from None
+
     def _where(self, cell: str) -> Any:
         t = self.table
         return (t.c.grid == self.grid) & (t.c.cell == cell)
@@ -149,7 +162,7 @@ class ClaimBoard:
         cond = self._where(cell)
         for name, value in expect.items():
             cond &= self.table.c[name] == value
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             return conn.execute(sa.update(self.table).where(cond).values(**values)).rowcount == 1
 
     def register(self, cells: list[tuple[str, str, str]]) -> None:
@@ -162,7 +175,7 @@ class ClaimBoard:
             from sqlalchemy.dialects.sqlite import insert
         rows = [{"grid": self.grid, "cell": c, "position": i, "fingerprint": fp, "state": "free",
                  "attempts": 0, "error": "", "folder": folder} for i, (c, folder, fp) in enumerate(cells)]
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             for start in range(0, len(rows), 200):
                 conn.execute(insert(self.table).values(rows[start:start + 200])
                              .on_conflict_do_nothing(index_elements=["grid", "cell"]))
@@ -176,7 +189,7 @@ class ClaimBoard:
     def rows(self) -> dict[str, CellRow]:
         sa = import_sqlalchemy()
         t = self.table
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             result = conn.execute(sa.select(t.c.cell, t.c.state, t.c.worker, t.c.heartbeat, t.c.attempts,
                                             t.c.error, t.c.folder).where(t.c.grid == self.grid)
                                   .order_by(t.c.position))
