@@ -123,3 +123,11 @@ def test_cli_writes_tables_and_refuses_other_layouts(grid: Path, tmp_path: Path,
     assert "compared_with" in (out.parent / "table_gains.csv").read_text()
     assert main(["report", str(grid), "--paper-table", "--group-by", "backbone"]) == 2
     assert "--paper-table does not take --group-by" in capsys.readouterr().err
+
+
+def test_ours_split_by_a_setting_is_named(grid: Path):
+    make_run(grid, "office", "spectran", 0, hits(20), dim=32)
+    md, _, _ = paper_report([grid])
+    assert "runs labelled `spectran` differ in their settings (spectran [dim=32], spectran [dim=64])" in md
+    md, _, _ = paper_report([grid], filters=["dim=64"])
+    assert "differ in their settings" not in md and "+100.0%‡" in md

@@ -110,6 +110,11 @@ def paper_report(paths: Iterable[str | Path], ours: str = "spectran", metrics: l
         parts += [f"**{len(missing)} run(s) started or planned but not finished** (not in the tables; "
                   "`spectran sweep ... --dry-run` lists them)", ""]
         print(f"note: {len(missing)} run(s) not finished, missing from the tables", file=sys.stderr)
+    split = sorted({r.row for t in tables for runs in t.records.values() for r in runs
+                    if r.label == ours and r.row != ours})
+    if split:  # e.g. two dims of ours in one table: no row is ours itself
+        parts += [f"**note**: runs labelled `{ours}` differ in their settings ({', '.join(split)}); gains "
+                  f"compare only a row named exactly `{ours}` (--filter one configuration)", ""]
     parts += summary(tables, ours)
     for table in tables:
         parts += [f"## {table.backbone} — text encoder {table.encoder}", "", *render_table(table, ours, metrics), ""]
