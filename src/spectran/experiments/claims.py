@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from spectran.errors import ConfigError, SpectranError
@@ -99,6 +100,8 @@ class ClaimBoard:
         self.worker = worker or worker_name()
         self.shown = parsed.render_as_string(hide_password=True)
         args = {"timeout": 60} if self.backend == "sqlite" else {}  # seconds to wait for SQLite's write lock
+        if self.backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(parsed, connect_args=args)
         except ModuleNotFoundError as exc:
