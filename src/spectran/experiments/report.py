@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.eval.metrics import ndcg
 from spectran.experiments.collect import (
     RunRecord,
     assign_variants,
@@ -40,8 +39,8 @@ from spectran.experiments.collect import (
     sweep_row_order,
     unfinished_runs,
 )
+from spectran.experiments.paper_table import mean_user_metric
 from spectran.experiments.stats import TestResult, paired_test
-from spectran.runfolder import RunFolder
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_K = 10
@@ -209,15 +208,7 @@ def seed_test(mine: list[RunRecord], theirs: list[RunRecord]) -> dict[str, Any]:
 
 def mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
     """(U,) per-user test NDCG@10 averaged over the seeds ``runs`` (checked against their metrics.json)."""
-    arrays = [ndcg(r.ranks("test"), TEST_K).numpy() for r in runs]
-    if len({a.shape for a in arrays}) > 1:
-        raise SpectranError(f"{runs[0].folder}: seeds of one configuration have different user counts")
-    for r, a in zip(runs, arrays, strict=True):  # the ranks must be the ones the metrics were computed from
-        expected = r.value(TEST_METRIC)
-        if abs(float(a.mean()) - expected) > 1e-6:
-            raise SpectranError(f"{r.ranks_path('test')}: per-user NDCG@10 mean {a.mean():.6f} does "
-                                f"not match {RunFolder.METRICS} {expected:.6f}")
-    return np.mean(arrays, axis=0)
+    return mean_user_metric(runs, TEST_METRIC)
 
 
 def _fmt(cell: Cell | None, common_n: int, bold: bool, median: bool = False) -> str:
