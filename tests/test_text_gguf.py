@@ -11,7 +11,6 @@ import struct
 import numpy as np
 import pytest
 import torch
-from tiny_gguf import write_tiny_llama
 
 from spectran.data.prepare import prepare
 from spectran.errors import ConfigError
@@ -19,6 +18,9 @@ from spectran.settings import DataSettings
 from spectran.text import api, gguf
 from spectran.text.encoders import describe, load_encoder
 from spectran.text.settings import TextSettings
+
+pytest.importorskip("gguf", reason="needs the llm extra: pip install 'spectran[llm]'")
+from tiny_gguf import write_tiny_llama  # noqa: E402  (imports gguf)
 
 TEXTS = ["the pen", "the paper and ink", "ink", "a red pen with black ink"]
 
@@ -72,7 +74,7 @@ def test_encodes_like_transformers_loading_the_gguf_directly(tiny_file):
     tok = AutoTokenizer.from_pretrained(str(tiny_file.parent), gguf_file=tiny_file.name)
     model = AutoModel.from_pretrained(str(tiny_file.parent), gguf_file=tiny_file.name, dtype=torch.float32).eval()
     with torch.inference_mode():
-        for row, text in zip(got, TEXTS):
+        for row, text in zip(got, TEXTS, strict=True):
             ids = tok(text, return_tensors="pt")
             want = model(**ids).last_hidden_state[0].mean(0).numpy()
             np.testing.assert_allclose(row, want, rtol=1e-4, atol=1e-5)
@@ -86,9 +88,9 @@ def test_pooling_layer_and_prompt_change_the_vectors(tiny_file):
     for kw in ({"pooling": "last"}, {"layer": 1}):
         other = load_encoder(_settings(tiny_file, **kw)).encode(TEXTS)
         assert other.shape == base.shape and not np.allclose(other, base)
-    with pytest.raises(ConfigError, match="text.layer=2: .* has 2 blocks"):
+    with pytest.raises(ConfigError, match=r"text.layer=2: .* has 2 blocks"):
         load_encoder(_settings(tiny_file, layer=2))
-    with pytest.raises(ConfigError, match="text.prompt"):
+    with pytest.raises(ConfigError, match=r"text\.prompt"):
         _settings(tiny_file, prompt="no placeholder")
     assert TextSettings(prompt="eol").template().startswith('This sentence : "{text}"')
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from spectran.errors import ConfigError, SpectranError
+from spectran.io import atomic_path, current_umask, write_json
 from spectran.text.base import offline, quiet_transformers
 from spectran.text.models import models_root
 
@@ -70,11 +71,9 @@ def gemma_file(root: Path | None = None) -> Path:
     if missing:
         raise SpectranError(f"{GEMMA_PACKAGE}: part files missing: {', '.join(missing)}; reinstall "
                             + " ".join(GEMMA_PARTS))
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=root)
-    try:
+    with atomic_path(target) as tmp:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             for part in parts:
                 with open(part, "rb") as src:
                     while block := src.read(1 << 24):
@@ -83,10 +82,6 @@ def gemma_file(root: Path | None = None) -> Path:
         if digest.hexdigest() != pkg.EXPECTED_SHA256:
             raise SpectranError(f"{GEMMA_PACKAGE}: the joined parts have SHA-256 {digest.hexdigest()}, the package "
                                 f"records {pkg.EXPECTED_SHA256}; reinstall " + " ".join(GEMMA_PARTS))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 
@@ -109,11 +104,7 @@ def file_sha256(path: Path) -> str:
         while block := f.read(1 << 24):
             digest.update(block)
     memo[key] = digest.hexdigest()
-    memo_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gguf-sha256.", dir=memo_path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(memo, out, indent=0)
-    os.replace(tmp, memo_path)
+    write_json(memo_path, memo)
     return memo[key]
 
 
@@ -190,6 +181,7 @@ def converted_folder(path: Path, sha256: str, root: Path | None = None) -> Path:
     quiet_transformers()
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    work.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; the folder is shared like the cache
     try:
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)

@@ -115,14 +115,22 @@ class HFEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        # batches of similar length waste little compute on padding; rows return in input order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = []
         for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True, truncation=True,
-                                   max_length=self.info.max_length, return_tensors="pt")
+            chunk = [texts[i] for i in order[start:start + self.batch_size]]
+            batch = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.info.max_length,
+                                   return_tensors="pt")
             batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
             if self.layer == -1:
                 hidden = self.model(**batch).last_hidden_state  # (B, L, H)
             else:  # hidden_states[0] is the token embeddings, [k] the output of block k
                 hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.layer]
             out.append(pool(hidden, batch["attention_mask"], self.pooling).cpu().numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        rows = np.concatenate(out).astype(np.float32)
+        result = np.empty_like(rows)
+        result[order] = rows
+        return result
