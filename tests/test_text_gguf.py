@@ -20,7 +20,7 @@ from spectran.text.encoders import describe, load_encoder
 from spectran.text.settings import TextSettings
 
 pytest.importorskip("gguf", reason="needs the llm extra: pip install 'spectran[llm]'")
-from tiny_gguf import write_tiny_llama  # noqa: E402  (imports gguf)
+from tiny_gguf import write_tiny_llama
 
 TEXTS = ["the pen", "the paper and ink", "ink", "a red pen with black ink"]
 
