@@ -65,3 +65,20 @@ def test_gpu_script_stops_at_its_budget_and_resumes(tmp_path, sweep):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert len(list((out / "runs").rglob("metrics.json"))) == 2
     assert (out / "report.md").is_file()
+
+
+def test_gpu_script_reads_carried_matrices_one_per_dataset(tmp_path, sweep):
+    """The GPU machine cannot encode: the matrices travel as OUT/{dataset}.npy, named by one setting."""
+    carry = tmp_path / "carry"
+    env = {**os.environ, "SPECTRAN_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT / "src")}
+    made = subprocess.run([sys.executable, str(ROOT / "bench" / "carry_embeddings.py"), "--encoder", "fake",
+                           "--datasets", "synthetic", "--out", str(carry), "--fp16"], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert json.loads((carry / "manifest.json").read_text())["files"]["synthetic"]["shape"] == [120, 32]
+    out = tmp_path / "out"
+    proc = _gpu_sh(out, sweep, tmp_path, TEXT_ENCODER=f"npy:{carry}/{{dataset}}.npy", FILTERS="seed=0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    config = (out / "runs" / "synthetic" / "sasrec" / "svd_frozen" / "seed0" / "config.yaml").read_text()
+    assert "{dataset}.npy" in config
+    assert len(list((out / "runs").rglob("metrics.json"))) == 2

@@ -61,14 +61,16 @@ def render_texts(ds: PreparedDataset, s: TextSettings) -> list[str]:
     return texts if template == "{text}" else [template.replace("{text}", t) for t in texts]
 
 
-def _npy_source(s: TextSettings) -> Path | None:
+def _npy_source(s: TextSettings, ds: PreparedDataset) -> Path | None:
+    """The file of ``npy:FILE``; ``{dataset}`` in FILE stands for the dataset's name, so one
+    setting names a matrix per dataset in a sweep (e.g. ``npy:carry/gemma3-270m/{dataset}.npy``)."""
     if not s.encoder.startswith("npy:"):
         return None
-    return Path(s.encoder[len("npy:"):]).expanduser().resolve()
+    return Path(s.encoder[len("npy:"):].replace("{dataset}", ds.name)).expanduser().resolve()
 
 
 def _identity(ds: PreparedDataset, s: TextSettings, texts_sha: str | None) -> dict[str, Any]:
-    source = _npy_source(s)
+    source = _npy_source(s, ds)
     if source is not None:
         if not source.is_file():
             raise DataError(f"{source}: embedding file not found (text.encoder={s.encoder})")
@@ -100,7 +102,7 @@ def load_or_encode(ds: PreparedDataset, s: TextSettings, progress: bool | None =
 
     ``progress``: show a progress bar (None: only on a terminal). ``refresh``: re-encode.
     """
-    texts = None if _npy_source(s) else render_texts(ds, s)
+    texts = None if _npy_source(s, ds) else render_texts(ds, s)
     identity = _identity(ds, s, cache.texts_checksum(texts) if texts is not None else None)
     npy = _cache_path(ds, identity)
     with cache.locked(npy):
@@ -113,7 +115,7 @@ def load_or_encode(ds: PreparedDataset, s: TextSettings, progress: bool | None =
                 return cache.read(npy, identity)
         start = time.perf_counter()
         if texts is None:
-            E, device = import_matrix(_npy_source(s), ds.num_items), "n/a"  # type: ignore[arg-type]
+            E, device = import_matrix(_npy_source(s, ds), ds.num_items), "n/a"  # type: ignore[arg-type]
         else:
             E, device = _encode_resumable(npy, identity, texts, s, progress)
         if s.normalize:
