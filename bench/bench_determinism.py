@@ -107,11 +107,13 @@ def main() -> None:
         a, b = train_pair(args, Path(tmp))
         ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (a, b))
         same = _epochs(a) == _epochs(b)
-        print(f"\n| run | epochs | best epoch | valid NDCG@10 | test NDCG@10 |\n|---|---|---|---|---|")
+        print("\n| run | epochs | best epoch | valid NDCG@10 | test NDCG@10 |\n|---|---|---|---|---|")
         for name, m in (("A", ma), ("B", mb)):
-            print(f"| {name} | {m['epochs']} | {m['best_epoch']} | {m['valid']['ndcg@10']:.5f} | {m['test']['ndcg@10']:.5f} |")
+            print(f"| {name} | {m['epochs']} | {m['best_epoch']} | {m['valid']['ndcg@10']:.5f} "
+                  f"| {m['test']['ndcg@10']:.5f} |")
+        verdict = "identical" if ma["test"] == mb["test"] else "DIFFERENT"
         print(f"\nsame command twice, {args.epochs} epochs at {args.threads} threads: per-epoch log "
-              f"{'bitwise identical' if same else 'DIFFERENT'}; test metrics {'identical' if ma['test'] == mb['test'] else 'DIFFERENT'}")
+              f"{'bitwise identical' if same else 'DIFFERENT'}; test metrics {verdict}")
     from spectran.data.prepare import prepare
     from spectran.settings import DataSettings
 

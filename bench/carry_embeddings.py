@@ -32,7 +32,8 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--fp16", action="store_true")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="text.* settings, e.g. pooling=last")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="text.* settings, e.g. pooling=last")
     args = ap.parse_args()
     extra = dict(kv.removeprefix("text.").split("=", 1) for kv in args.set)
     s = TextSettings(encoder=args.encoder, **extra)
