@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +27,7 @@ from spectran.tune.results import finish
 from spectran.tune.space import TuneSpace, load_space
 from spectran.tune.study import (
     PruningSink,
-    StudyPlace,
-    default_storage,
+    TuneOptions,
     enqueue_base,
     import_optuna,
     open_study,
@@ -41,22 +39,6 @@ Log = Callable[[str], None]
 
 if TYPE_CHECKING:
     import optuna
-
-
-@dataclass
-class TuneOptions:
-    trials: int  # the budget: finished (complete + pruned) trials of the study
-    out: Path
-    storage: str | None = None  # Optuna storage URL; None = sqlite <out>/study.db
-    study: str | None = None  # study name; None = the out folder's name
-    workers: int = 1  # worker processes started by this command
-    retest: int = 0  # seeds best.yaml is retrained with (0..S-1)
-    heartbeat: int = 10  # seconds; a trial without a heartbeat for 3x this is stale
-    worker_index: int | None = None  # set in the processes that --workers starts: trials only
-
-    def place(self) -> StudyPlace:
-        return StudyPlace(self.storage or default_storage(self.out), self.study or self.out.resolve().name,
-                          self.heartbeat, 3 * self.heartbeat)
 
 
 def check_options(opts: TuneOptions) -> None:
