@@ -28,6 +28,7 @@ _COMMAND_MODULES = [
     "spectran.serve.cli",  # recommend, export, add-items
     "spectran.tune.cli",  # tune
     "spectran.data.cli",  # data list, data fetch, data import-amazon
+    "spectran.advise.cli",  # advise
 ]
 
 
