@@ -105,6 +105,7 @@ def _run_workers(space: TuneSpace, opts: TuneOptions, log: Log) -> None:
             cmd = [sys.executable, "-m", "spectran", "tune", str(space.path), "--trials", str(opts.trials),
                    "--out", str(opts.out), "--storage", place.storage, "--study", place.name,
                    "--heartbeat", str(opts.heartbeat), "--worker-index", str(i)]
+            cmd += [arg for o in opts.overrides for arg in ("--set", o)]
             with open(logs / f"worker{i}.log", "a", encoding="utf-8") as fh:
                 procs.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                               start_new_session=True,
@@ -126,7 +127,7 @@ def _run_workers(space: TuneSpace, opts: TuneOptions, log: Log) -> None:
 def tune(space_path: str | Path, opts: TuneOptions, log: Log = print) -> dict[str, Any]:
     """Run (or resume) the study to ``opts.trials`` finished trials; returns the summary
     (empty in a worker process)."""
-    space = load_space(space_path)  # every setting checked before anything is written
+    space = load_space(space_path, opts.overrides)  # every setting checked before anything is written
     check_options(opts)
     import_optuna()
     place = opts.place()
@@ -139,7 +140,8 @@ def tune(space_path: str | Path, opts: TuneOptions, log: Log = print) -> dict[st
     opts.out.mkdir(parents=True, exist_ok=True)
     study = open_study(space, place)  # created (or checked) once, before workers race to it
     enqueue_base(study, space, log)
-    write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8"))
+    given = "".join(f"\n# spectran tune --set {o}" for o in opts.overrides)  # the base's overrides, on record
+    write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8") + given)
     if opts.workers == 1:
         run_worker(study, make_objective(space, opts.out, _threads(1), log), opts.trials, place, log)
     else:
