@@ -83,9 +83,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     if args.no_progress:
         s.train.progress = False
-    from spectran.runfolder import RunFolder
-
-    from spectran.settings import recipe_values
+    from spectran.runfolder import RunFolder, not_converged
+    from spectran.settings import recipe_label, recipe_values
 
     recipe = recipe_values(s)
     if recipe and is_main_process():
@@ -97,13 +96,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     metrics = train(s, args.out)
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
+    unconverged = not_converged(metrics, s.train.patience)
     if args.json:
         print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
-                          "epochs": metrics["epochs"], "out": args.out}, indent=2))
+                          "epochs": metrics["epochs"], "converged": unconverged is None,
+                          "recipe": recipe_label(s), "recipe_values": recipe, "out": args.out}, indent=2))
         return 0
     took = "already finished" if already else f"{time.perf_counter() - start:.1f} s"
     print(f"best epoch {metrics['best_epoch']} of {metrics['epochs']} ({took})")
+    if unconverged is not None:
+        print(f"NOT CONVERGED: {unconverged}; these figures are provisional (more --epochs trains on from here)")
     print(metrics_table({"valid": metrics["valid"], "test": metrics["test"]}))
+    listed = f" ({', '.join(f'{k}={v}' for k, v in recipe.items())})" if recipe else ""
+    print(f"settings: {s.model.method} on {s.model.backbone}, {recipe_label(s)}{listed}")
     print(f"run folder: {args.out} (every metric in metrics.json)")
     return 0
 

@@ -71,6 +71,18 @@ def differing_setting(stored: Mapping[str, Any], settings: RunSettings) -> tuple
     return None
 
 
+def not_converged(metrics: Mapping[str, Any], patience: int) -> str | None:
+    """Why a finished run's figures are provisional, or None: a run converged when it stopped
+    because validation did not improve for ``patience`` epochs; one whose best epoch is its last,
+    or that stopped at its epoch cap or time limit before that, may still be climbing."""
+    epochs, best = metrics.get("epochs"), metrics.get("best_epoch")
+    if not (isinstance(epochs, int) and isinstance(best, int)) or epochs - best >= patience:
+        return None
+    if best == epochs:
+        return f"best epoch is the last one trained ({best})"
+    return f"stopped at epoch {epochs}, {epochs - best} after its best ({best}), before patience {patience} ran out"
+
+
 # the settings a user gives by flag come first, then the fixed sections, then the component
 # sections, whose values follow from the chosen method and backbone (and their recipes)
 FIRST = ("model.method", "model.backbone", "data.dataset", "text.encoder", "model.dim", "train.seed")

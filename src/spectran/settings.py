@@ -296,6 +296,18 @@ def recipe_values(settings: RunSettings) -> dict[str, Any]:
     return {dotted: value for dotted, value in now.items() if value == recipe[dotted]}
 
 
+def recipe_label(settings: RunSettings) -> str:
+    """Which defaults the run's method settings came from, for summaries and reports:
+    "shared defaults", or "<method>'s <backbone> recipe" (with how many of its values a config
+    changed, when any)."""
+    values = recipe_values(settings)
+    if not values:
+        return "shared defaults"
+    recipe = METHODS.spec(settings.model.method).recipes[settings.model.backbone]
+    changed = f", {len(recipe) - len(values)} of its {len(recipe)} values changed" if len(values) < len(recipe) else ""
+    return f"{settings.model.method}'s {settings.model.backbone} recipe{changed}"
+
+
 COUNTS = ("layers", "heads", "experts", "inner")  # component settings that count something there must be one of
 
 
