@@ -73,3 +73,41 @@ def test_the_summary_names_the_recipe_a_run_used_and_a_converged_run_is_not_flag
 def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "spectran", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "train" in done.stdout
+
+
+def test_no_progress_keeps_one_line_per_epoch_and_ctrl_c_says_what_resumes(tmp_path, capsys, monkeypatch):
+    from spectran.train.sinks import EpochLines
+
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "synthetic", "--epochs", "3", "--dim", "16", "--set", "train.threads=1",
+            "--no-progress", "--out", str(out)]
+    printed = EpochLines.log
+
+    def interrupt_after_epoch_2(self, row):
+        printed(self, row)
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochLines, "log", interrupt_after_epoch_2)
+    assert main(args) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split()[:2] for line in err if line.startswith("epoch")] == [["epoch", "1"], ["epoch", "2"]]
+    assert err[-1] == f"interrupted: epoch 2 is saved in {out / 'checkpoints' / 'last.pt'}; the same command resumes from it"
+    monkeypatch.setattr(EpochLines, "log", printed)
+    assert main(args) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert f"resuming {out} after epoch 2 (best epoch so far" in err[0]
+    assert [line.split()[:2] for line in err if line.startswith("epoch")] == [["epoch", "3"]]
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_ctrl_c_before_the_first_epoch_says_the_run_starts_again(tmp_path, capsys, monkeypatch):
+    import spectran.api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spectran.api, "train", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "synthetic", "--no-progress", "--out", str(out)]) == 130
+    assert "interrupted before an epoch was saved" in capsys.readouterr().err

@@ -14,12 +14,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from spectran.backbones.registry import backbone_names
 from spectran.encoders.registry import method_names
 from spectran.errors import SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 from spectran.textable import metrics_table
+
+if TYPE_CHECKING:
+    from spectran.runfolder import RunFolder
 
 _COMMAND_MODULES = [
     "spectran.text.cli",  # encode
@@ -85,6 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         s.train.progress = False
     from spectran.runfolder import RunFolder, not_converged
     from spectran.settings import recipe_label, recipe_values
+    from spectran.train.sinks import EpochLines
 
     recipe = recipe_values(s)
     if recipe and is_main_process():
@@ -93,7 +98,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
               "defaults every method shares)", file=sys.stderr)
     already = RunFolder(args.out).finished
     start = time.perf_counter()
-    metrics = train(s, args.out)
+    sinks = [EpochLines(s.eval.select_metric)] if args.no_progress and is_main_process() else []
+    try:
+        metrics = train(s, args.out, sinks=sinks)
+    except KeyboardInterrupt:
+        if is_main_process():
+            print(interrupted_line(RunFolder(args.out)), file=sys.stderr)
+        return 130
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
     unconverged = not_converged(metrics, s.train.patience)
@@ -111,6 +122,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"settings: {s.model.method} on {s.model.backbone}, {recipe_label(s)}{listed}")
     print(f"run folder: {args.out} (every metric in metrics.json)")
     return 0
+
+
+def interrupted_line(folder: RunFolder) -> str:
+    """What an interrupted ``train`` kept: the epoch saved in ``checkpoints/last.pt``, if any."""
+    from spectran.errors import CacheError
+    from spectran.train.checkpoint import load_checkpoint
+
+    last = folder.checkpoint("last")
+    try:
+        epoch = load_checkpoint(last)["epoch"] if last.is_file() else None
+    except CacheError:  # interrupted while writing it: the atomic write kept no half file, but say so
+        epoch = None
+    if epoch is None:
+        return (f"interrupted before an epoch was saved in {folder.path}: the same command starts the run "
+                "from the beginning")
+    return f"interrupted: epoch {epoch} is saved in {last}; the same command resumes from it"
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -139,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model and evaluate it (resumes an interrupted run)")
     add_run_flags(p)
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar; one line per epoch instead")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a summary")
     p.set_defaults(func=_cmd_train)
 
