@@ -106,7 +106,9 @@ class Trainer:
         self.step = TrainStep(model, loss)
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
-            self.step = DDP(self.step, device_ids=ids, find_unused_parameters=True)
+            # the extra pass over the graph that finds unused parameters, only for models that can have them
+            unused = model.item_encoder.parameters_may_go_unused()
+            self.step = DDP(self.step, device_ids=ids, find_unused_parameters=unused)
         if t.precision == "fp16" and device.type != "cuda":
             raise ConfigError(f"train.precision=fp16 needs a CUDA device, got {device} (use bf16 or fp32)")
         self.use_amp = t.precision != "fp32"
