@@ -111,3 +111,11 @@ def test_ctrl_c_before_the_first_epoch_says_the_run_starts_again(tmp_path, capsy
     out = tmp_path / "run"
     assert main(["train", "--dataset", "synthetic", "--no-progress", "--out", str(out)]) == 130
     assert "interrupted before an epoch was saved" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import spectran
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"spectran {spectran.__version__}"

@@ -155,7 +155,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from spectran import __version__
+
     parser = argparse.ArgumentParser(prog="spectran", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"spectran {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="read, filter and cache a dataset")
