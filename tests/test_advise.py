@@ -147,3 +147,20 @@ def test_a_tiny_catalog_is_too_small_to_tell(tmp_path):
     result = advise(DataSettings(dataset=str(folder)), TextSettings(encoder="fake", fake_dim=8), 64)
     assert result.verdict.case == "too_small" and not result.verdict.clear
     assert result.measurements.data.items == 4 and result.measurements.data.pairs < 1000
+
+
+def test_decoder_like_states_get_normalised_first_end_to_end():
+    """A large shared offset and one dominant hidden direction of random strength per item (what raw
+    decoder-LLM states look like): the verdict normalises first and offers no MLP-type adapter."""
+    ds = prepare(DataSettings(dataset="synthetic"))
+    E = synthetic_E(ds.num_items).astype(np.float64)
+    rng = np.random.default_rng(1)
+    offset = np.zeros(E.shape[1])
+    offset[5] = 40.0  # a massive activation in one hidden dimension, on every item
+    E = (E + offset + rng.normal(size=(ds.num_items, 1)) * 6.0 * np.eye(E.shape[1])[3]) * 25.0
+    m = measure(ds, E.astype(np.float32), 16)
+    assert m.raw.mean_cosine > 0.5 and m.raw.first_share > 0.2 and 5 in m.scale.dominant_dims
+    assert m.normalised is not None and m.normalised.rank == m.raw.rank
+    v = decide(m)
+    assert v.preprocessing == ["text.normalize=true"]
+    assert v.use.method not in MLP_TYPE and v.runner_up.method not in MLP_TYPE

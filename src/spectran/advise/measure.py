@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,7 +101,7 @@ class Measurements:
     normalised: Spectrum | None  # of the L2-normalised rows; None when E's rows are unit norm already
 
 
-def chunks(E: np.ndarray, rows: int = CHUNK_ROWS):
+def chunks(E: Any, rows: int = CHUNK_ROWS):
     """(start, float64 block) over row chunks of E, so a large (or memory-mapped) E is never copied whole."""
     for start in range(0, E.shape[0], rows):
         yield start, np.asarray(E[start:start + rows], dtype=np.float64)
@@ -141,7 +142,7 @@ def scale_of(E: np.ndarray) -> Scale:
                  float(power[dominant].sum() / power.sum()) if dominant and power.sum() > 0 else 0.0)
 
 
-def mean_cosine(E: np.ndarray, seed: int = 0) -> float:
+def mean_cosine(E: Any, seed: int = 0) -> float:
     """Mean cosine of :data:`COSINE_PAIRS` random pairs of distinct rows (seeded; 0 for a zero row)."""
     rng = np.random.default_rng(seed)
     a = rng.integers(0, E.shape[0], COSINE_PAIRS)
@@ -151,7 +152,7 @@ def mean_cosine(E: np.ndarray, seed: int = 0) -> float:
     return float(np.where(norms > 0, (X * Y).sum(axis=1) / np.maximum(norms, 1e-300), 0.0).mean())
 
 
-def spectrum_of(E: np.ndarray, pairs: torch.Tensor, d: int, where: str) -> Spectrum:
+def spectrum_of(E: Any, pairs: torch.Tensor, d: int, where: str) -> Spectrum:
     """The centred spectrum of E and where the training pairs' signal sits in it."""
     start = time.perf_counter()
     basis = compute_basis(E, center=True, where=where)
@@ -174,12 +175,18 @@ def spectrum_of(E: np.ndarray, pairs: torch.Tensor, d: int, where: str) -> Spect
                     time.perf_counter() - start)
 
 
-def l2_normalised(E: np.ndarray) -> np.ndarray:
-    """Rows divided by their norm, as ``text.normalize=true`` does (a zero row stays zero), float32."""
-    out = np.empty(E.shape, dtype=np.float32)
-    for start, block in chunks(E):
-        out[start:start + len(block)] = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
-    return out
+class RowNormalised:
+    """E with every row divided by its norm, as ``text.normalize=true`` writes it (a zero row stays
+    zero), computed on each read: a view, so a large (or memory-mapped) E is never copied."""
+
+    def __init__(self, E: np.ndarray):
+        self.E = E
+        self.shape = E.shape
+        self.ndim = 2
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        rows = np.asarray(self.E[index], dtype=np.float64)
+        return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
 def measure(ds: PreparedDataset, E: np.ndarray, d: int, encoder: str = "") -> Measurements:
@@ -197,6 +204,6 @@ def measure(ds: PreparedDataset, E: np.ndarray, d: int, encoder: str = "") -> Me
     pairs = torch.from_numpy(pairs_np)
     scale = scale_of(E)
     raw = spectrum_of(E, pairs, d, where)
-    normalised = None if scale.unit_norm else spectrum_of(l2_normalised(E), pairs, d, f"{where} (L2-normalised)")
+    normalised = None if scale.unit_norm else spectrum_of(RowNormalised(E), pairs, d, f"{where} (L2-normalised)")
     return Measurements(ds.name, encoder, d, data_shape(ds, pairs_np), scale, raw, normalised)
 
