@@ -52,11 +52,13 @@ def format_advice(m: Measurements, v: Verdict, seconds: float, command: str) -> 
     return "\n".join(lines)
 
 
-def train_command(m: Measurements, v: Verdict, config: str | None) -> str:
-    """A ``spectran train`` command for the verdict's choice on this dataset and E."""
+def train_command(m: Measurements, v: Verdict, config: str | None, overrides: list[str]) -> str:
+    """A ``spectran train`` command for the verdict's choice on this dataset and E (with the
+    ``--set`` values advise was given, e.g. the text encoder's settings)."""
     parts = ["spectran train"] + ([f"--config {config}"] if config else [])
     parts += [f"--dataset {m.dataset}", f"--encoder {m.encoder}", f"--method {v.use.method}", f"--dim {m.d}"]
-    parts += [f"--set {s}" for s in v.preprocessing + v.use.settings] + ["--out RUN"]
+    given = [o for o in overrides if o.split("=", 1)[0].strip() not in ("model.method", "model.dim")]
+    parts += [f"--set {s}" for s in given + v.preprocessing + v.use.settings] + ["--out RUN"]
     return " ".join(parts)
 
 
@@ -71,7 +73,7 @@ def _cmd_advise(args: argparse.Namespace) -> int:
         torch.set_num_threads(s.train.threads)
     result = advise(s.data, s.text, s.model.dim, progress=False)
     m, v = result.measurements, result.verdict
-    command = train_command(m, v, args.config)
+    command = train_command(m, v, args.config, args.overrides)
     if args.json:
         out: dict[str, Any] = {"verdict": dataclasses.asdict(v) | {"headline": v.headline, "command": command},
                                "measured": dataclasses.asdict(m), "seconds": round(result.seconds, 3)}
