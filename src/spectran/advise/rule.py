@@ -6,9 +6,10 @@ method at its default; the figures quoted in the reasons are those tables' test 
 
 1. **too little data** to tell signal from noise (fewer than :data:`MIN_PAIRS` training pairs):
    not measured; the ID table is the baseline, no clear winner;
-2. **anisotropic E** (the first centred component holds >= :data:`ANISOTROPIC_FIRST` of the energy
-   and the mean cosine of random pairs is >= :data:`ANISOTROPIC_COSINE`: raw decoder-LLM states;
-   a high mean cosine alone is a common offset, which the tail plants have too):
+2. **anisotropic or unnormalised E** (the first centred component holds >= :data:`ANISOTROPIC_FIRST`
+   of the energy and the mean cosine of random pairs is >= :data:`ANISOTROPIC_COSINE`, as raw
+   decoder-LLM states; a high mean cosine alone is a common offset, which the tail plants have too;
+   or the row norms vary by more than :data:`UNEVEN_NORMS` (cv), above every matrix measured):
    L2-normalise first (``text.normalize=true``) and read the rest on the normalised spectrum; MLP-type
    adapters are not offered (on raw Gemma 3 states llmesr collapsed while the SVD family did not;
    on L2-normalised ones all tied);
@@ -32,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from spectran.advise.measure import Measurements, Spectrum
+from spectran.advise.measure import Measurements, Scale, Spectrum
 
 MIN_PAIRS = 1000  # training pairs below which rho cannot be told from noise reliably (not measured)
 ANISOTROPIC_FIRST = 0.2  # MiniLM 0.11 (office), the plants <= 0.11; raw Gemma 3 270M states 0.25
@@ -40,7 +41,7 @@ ANISOTROPIC_COSINE = 0.5  # MiniLM 0.23 (office); raw Gemma 3 270M states 0.80 (
 FEW_INFORMATIVE = 0.5  # fewer than this share of the top k reach the noise floor (ml-100k: 18 of 64)
 NOISE_ON_TOP = 1 / 8  # of the top k noise-like: tail64 9/64, noise64 64/64 (clear); the milder tail 6/64, MPNet 1/64
 CLEAR_SIGMA_SHARE = 0.45  # signal share of the top k by sigma below which svd_frozen clearly loses
-UNEVEN_NORMS = 0.25  # row-norm cv above which rows differ in scale enough to note it
+UNEVEN_NORMS = 0.25  # row-norm cv above which E counts as unnormalised (MiniLM 0.00, the plants <= 0.09)
 MEASURED_DIM = 64  # the d of every table behind this rule
 
 NO_CLEAR_WINNER = "no clear winner — pick by cost"
@@ -74,6 +75,11 @@ def anisotropic(s: Spectrum) -> bool:
     return s.first_share >= ANISOTROPIC_FIRST and s.mean_cosine >= ANISOTROPIC_COSINE
 
 
+def uneven(sc: Scale) -> bool:
+    """Rows of very different norms (unnormalised hidden states), with no zero row to normalise."""
+    return sc.row_norm_cv > UNEVEN_NORMS and sc.zero_rows == 0
+
+
 def decide(m: Measurements) -> Verdict:
     """The verdict the measured tables support for these measurements (see the module docstring)."""
     notes = _notes(m)
@@ -84,10 +90,10 @@ def decide(m: Measurements) -> Verdict:
             Choice("svd_frozen", [], "the cheapest text method, if the item texts are meant to help"), [], notes)
     prep: list[str] = []
     s = m.raw
-    if anisotropic(m.raw) and m.normalised is not None:
+    why = _why_normalise(m)
+    if why and m.normalised is not None:
         prep, s = ["text.normalize=true"], m.normalised
-        notes.append(f"E is anisotropic (mean cosine {m.raw.mean_cosine:.2f}, first centred component "
-                     f"{m.raw.first_share:.0%} of the energy): trained on raw decoder-LLM states of this kind, "
+        notes.append(f"{why}: trained on raw decoder-LLM states (mean cosine 0.80, first centred component 25 %), "
                      "llmesr collapsed while the SVD family (svd_frozen, spectran) did not; L2-normalised, all "
                      "tied. The rest of the verdict reads the normalised spectrum")
     case = _spectral_case(s)
@@ -96,6 +102,16 @@ def decide(m: Measurements) -> Verdict:
         verdict.runner_up = Choice("spectran", [], "after L2 normalisation the SVD family ties; on raw anisotropic "
                                    "states it is the MLP-type adapters that fail")
     return verdict
+
+
+def _why_normalise(m: Measurements) -> str:
+    """Why E should be L2-normalised before training, or "" (see the module docstring, case 2)."""
+    if anisotropic(m.raw):
+        return (f"E is anisotropic (mean cosine {m.raw.mean_cosine:.2f}, first centred component "
+                f"{m.raw.first_share:.0%} of the energy)")
+    if uneven(m.scale):
+        return f"E's rows differ in norm (cv {m.scale.row_norm_cv:.2f}, mean {m.scale.row_norm_mean:.3g})"
+    return ""
 
 
 def _spectral_case(s: Spectrum) -> str:
@@ -176,7 +192,7 @@ def _notes(m: Measurements) -> list[str]:
     if m.raw.rank < m.d:
         notes.append(f"E's centred rank is {m.raw.rank} < d = {m.d}: the SVD family zero-pads its table to d")
     sc = m.scale
-    if not anisotropic(m.raw) and (sc.row_norm_cv > UNEVEN_NORMS or sc.zero_rows or sc.dominant_share > 0.5):
+    if not anisotropic(m.raw) and not uneven(sc) and (sc.zero_rows or sc.dominant_share > 0.5):
         dims = f", hidden dimensions {sc.dominant_dims} hold {sc.dominant_share:.0%} of the energy" \
             if sc.dominant_dims else ""
         notes.append(f"rows differ in scale (norm cv {sc.row_norm_cv:.2f}, {sc.zero_rows} zero rows{dims}): MLP-type "
