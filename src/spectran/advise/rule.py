@@ -134,7 +134,8 @@ def _few_informative(s: Spectrum, prep: list[str], notes: list[str]) -> Verdict:
         "18 of 381) no text method beat the ID table on validation")),
         Choice("spectran", ["method.attend=informative"], (
             "if the texts are to be used: its selection kept the ID-table level where svd_frozen fell below it "
-            "(ml-100k: 0.0550 against id's 0.0525 and svd_frozen's 0.0481)")), prep, notes)
+            "(ml-100k: 0.0550, or 0.0573 with method.attention=none, against id's 0.0525 and svd_frozen's 0.0481; "
+            "neither significantly above id)")), prep, notes)
 
 
 def _by_signal(case: str, why: str, prep: list[str], notes: list[str]) -> Verdict:
