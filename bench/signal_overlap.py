@@ -15,8 +15,10 @@ with the top-d by singular value that ``svd_frozen`` and the paper's SpecTran us
   ``informative`` at a share of at least ``method.min_signal_share``, 0.8, else ``signal``);
 - above floor: how many of all the components reach the noise floor, i.e. what
   ``method.attend=informative`` lets the attention term read;
-- selection s: the seconds this takes (training pairs, rho, noise floor), i.e. what building
-  SpecTran with ``position_by=informative`` or ``signal`` adds once.
+- s: the seconds the SVD and the selection take (training pairs, rho, noise floor).
+
+The measurements are those of ``spectran advise`` (``spectran.advise.measure``), which also gives
+the verdict; this script prints them as one table row per dataset x embedding.
 
 A low overlap is where the two disagree, hence where ``position_by`` can matter at all.
 
@@ -33,44 +35,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 
 def overlap_row(dataset: str, encoder: str, dim: int, pooling: str = "mean") -> dict:
     import torch
 
+    from spectran.advise.measure import spectrum_of
     from spectran.data.prepare import prepare
-    from spectran.encoders.spectral_coords import (
-        auto_rule,
-        noise_floor,
-        scaled_coords,
-        select_components,
-        transition_signal,
-    )
-    from spectran.encoders.spectran import SpecTranSettings
     from spectran.settings import DataSettings
-    from spectran.spectral.basis import compute_basis
     from spectran.text.api import load_or_encode
     from spectran.text.settings import TextSettings
 
     ds = prepare(DataSettings(dataset=dataset))
     E = load_or_encode(ds, TextSettings(encoder=encoder, pooling=pooling), progress=False)
-    basis = compute_basis(E)
-    start = time.perf_counter()  # what SpecTran's build adds: the pairs, rho, the noise floor
-    pairs = torch.from_numpy(ds.train_transitions())
-    rho = transition_signal(scaled_coords(basis, 0, "sqrt_n"), pairs)
-    k = min(dim, basis.rank)
-    by_signal = set(select_components(rho, k).tolist())
-    top = list(range(k))
-    floor = noise_floor(pairs, ds.num_items)
-    auto, share = auto_rule(rho, k, floor, SpecTranSettings().min_signal_share)
-    seconds = time.perf_counter() - start
-    return {"dataset": dataset, "encoder": encoder, "D": E.shape[1], "rank": basis.rank, "pairs": pairs.shape[0],
-            "overlap": len(by_signal.intersection(top)), "k": k,
-            "noise_like": int((rho[:k] < floor).sum()), "rho_sigma": float(rho[:k].mean()),
-            "rho_signal": float(rho[sorted(by_signal)].mean()), "floor": floor, "seconds": seconds,
-            "share": share, "auto": auto, "above": int((rho >= floor).sum())}
+    pairs = ds.train_transitions()
+    s = spectrum_of(E, torch.from_numpy(pairs), dim, f"{dataset} / {encoder}")
+    return {"dataset": dataset, "encoder": encoder, "D": E.shape[1], "rank": s.rank, "pairs": len(pairs),
+            "overlap": s.overlap, "k": s.k, "noise_like": s.noise_like, "rho_sigma": s.rho_top,
+            "rho_signal": s.rho_best, "floor": s.noise_floor, "seconds": s.seconds, "share": s.share,
+            "auto": s.auto, "above": s.above_floor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"d = {args.dim}; rho: correlation of a component between consecutive training items")
     print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
-          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto | above floor | selection s |")
+          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto | above floor | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     from spectran.errors import SpectranError
 

@@ -129,6 +129,7 @@ def test_unreachable_mirror(tmp_path, capsys):
         url = mirror.url
     line = _fails(capsys, tmp_path, url)  # the server is gone before the first request
     assert "cannot reach" in line and url in line
+    assert "offline? --mirror URL" in line and "--dataset synthetic needs no download" in line
 
 
 def test_unverified_set_is_refused_without_the_flag(tmp_path, capsys):

@@ -62,8 +62,11 @@ def test_a_missing_root_and_a_missing_name_say_where_they_looked(tmp_path, monke
         locate(DataSettings(dataset="office"))
     _staged(tmp_path / "env", "shop")
     monkeypatch.setenv("SPECTRAN_DATA", str(tmp_path / "env"))
-    with pytest.raises(DataError, match=r"office: dataset folder not found .*from \$SPECTRAN_DATA holds: shop"):
+    with pytest.raises(DataError, match=r"office: dataset folder not found .*from \$SPECTRAN_DATA holds: shop"
+                                        r"; `spectran data fetch office` downloads it\)"):
         locate(DataSettings(dataset="office"))
+    with pytest.raises(DataError, match=r"mine: dataset folder not found .*`spectran data list` shows the sets"):
+        locate(DataSettings(dataset="mine"))
 
 
 @pytest.mark.parametrize("name, subprocess_run", [("file.csv", True), ("interactions.parquet", False)])

@@ -54,3 +54,44 @@ def test_sharded_ranks_cover_every_user_once(tmp_path):
     for world in (1, 2, 3, 4):
         seen = np.concatenate([np.arange(n)[local_rows(n, DistInfo(r, world))] for r in range(world)])
         assert sorted(seen.tolist()) == list(range(n))
+
+
+# every backbone with the ID table, every method on SASRec, and the settings that create a
+# parameter the forward does not read unless it is frozen
+CASES = [(b, "id", {}) for b in ("sasrec", "bert4rec", "hstu", "gru4rec")] + \
+    [("sasrec", m, {}) for m in ("mlp", "moe", "whiten_mlp", "rlmrec", "llmesr", "pca_init", "svd_frozen",
+                                 "alphafuse", "spectran")] + \
+    [("sasrec", "spectran", {"attention": "softmax"}), ("sasrec", "spectran", {"attention": "none"}),
+     ("sasrec", "moe", {"noisy_gating": False}), ("sasrec", "rlmrec", {"beta": 0.0})]
+
+
+@pytest.mark.parametrize("backbone, method, overrides", CASES)
+def test_ddp_looks_for_unused_parameters_only_where_a_step_can_leave_some_out(tmp_path, backbone, method, overrides):
+    """One training step reaches every trainable parameter unless the item encoder says it may not
+    (``parameters_may_go_unused``), which is what sets DDP's ``find_unused_parameters``."""
+    import torch
+    import torch.distributed as dist
+
+    from conftest import tiny_settings
+    from spectran.api import make_trainer
+    from spectran.assemble import assemble_run
+    from spectran.distributed import DistInfo
+
+    s = tiny_settings(model={"method": method, "backbone": backbone}, backbone={"layers": 1}, method=overrides)
+    exp = assemble_run(s)
+    arr = exp.train_arrays()
+    gen = torch.Generator().manual_seed(0)
+    batch = exp.objective.train_batch(*(torch.from_numpy(a[:32]) for a in (arr.users, arr.seqs, arr.lengths)), gen)
+    main, extra = make_trainer(exp, None, settings=s).step(batch, gen)
+    (main + extra).backward()
+    unused = [n for n, p in exp.model.named_parameters() if p.requires_grad and p.grad is None]
+    may = exp.model.item_encoder.parameters_may_go_unused()
+    assert unused == [] or may, unused
+    if method == "rlmrec" and overrides:  # beta = 0: the alignment MLP is never read
+        assert unused and may
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        trainer = make_trainer(exp, None, DistInfo(0, 2), s)  # DDP over a group of one process
+        assert trainer.step.find_unused_parameters is may
+    finally:
+        dist.destroy_process_group()

@@ -253,10 +253,11 @@ def test_filter_keeps_matching_seeds_and_labels(runs: Path, capsys):
     assert {(c["row"], c["seeds"]) for c in cells} == {("id", "1"), ("spectran", "1")}
     with pytest.raises(SpectranError, match="no such setting"):
         report([runs], ["ndcg@10"], filters=["train.sed=0"])
-    with pytest.raises(SpectranError, match="matches --filter"):
+    with pytest.raises(SpectranError, match=r"--filter train.seed=7: matches no run \(known values: 0, 1, 2\)"):
         report([runs], ["ndcg@10"], filters=["train.seed=7"])
-    assert main(["report", str(runs), "--filter", "train.seed=9"]) == 2
-    assert "matches --filter train.seed=9" in capsys.readouterr().err
+    assert main(["report", str(runs), "--filter", "label=spectrn"]) == 2
+    err = capsys.readouterr().err
+    assert "--filter label=spectrn: matches no run (known values:" in err and "spectran" in err
 
 
 def test_a_corrupt_sweep_summary_is_an_error_naming_the_file(runs: Path):
@@ -266,3 +267,18 @@ def test_a_corrupt_sweep_summary_is_an_error_naming_the_file(runs: Path):
     (runs / "sweep_summary.json").write_text('{"rows": ["spectran", "mlp", "id"]}')
     md, _, _ = report([runs], ["ndcg@10"])
     assert md.index("| mlp ") < md.index("| id ") < md.index("| spectran ")  # sweep order, ours last
+
+
+def test_unconverged_runs_are_flagged_and_each_row_names_its_recipe(tmp_path: Path):
+    for seed in (0, 1):
+        make_run(tmp_path, "office", "id", seed, [1, FAR, 1, FAR])
+        folder = make_run(tmp_path, "office", "svd_frozen", seed, [1, 1, 1, FAR])
+        metrics = json.loads((folder / "metrics.json").read_text())
+        # seed 0 ran 3 epochs and its best was the last (the "+878 %" case); seed 1 stopped by patience
+        metrics |= {"epochs": 3, "best_epoch": 3} if seed == 0 else {"epochs": 40, "best_epoch": 30}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    md, _, _ = report([tmp_path], ["ndcg@10"], ours="svd_frozen")
+    assert "| svd_frozen † |" in md and "| id |" in md
+    assert "**Not converged**" in md and "`svd_frozen` office seed 0: best epoch is the last one trained (3)" in md
+    assert "seed 1" not in md.split("**Not converged**")[1].splitlines()[0]
+    assert "- defaults of the method settings: `id`: shared defaults; `svd_frozen`: svd_frozen's sasrec recipe" in md

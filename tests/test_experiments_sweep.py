@@ -88,6 +88,18 @@ def test_filters(tmp_path: Path):
         apply_filters(runs, ["seed"])
 
 
+def test_a_filter_that_matches_nothing_names_the_known_values(tmp_path: Path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sweep({"train.seed": [0, 1]}, {"id": {"model.method": "id"},
+                                                                 "spectran": {"model.method": "spectran"}})))
+    with pytest.raises(ConfigError, match=r"--filter label=spectrn: matches no run \(known values: id, spectran\)"):
+        apply_filters(expand(parse_sweep(yaml.safe_load(path.read_text())), tmp_path), ["label=spectrn"])
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--filter", "label=spectrn", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --filter label=spectrn: matches no run") and "id, spectran" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_failures_are_collected_and_the_rest_runs(tmp_path: Path):
     spec = parse_sweep(sweep({"train.seed": [0]}, {"id": {"model.method": "id"},
                                                     "missing": {"model.method": "id",

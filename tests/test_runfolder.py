@@ -174,3 +174,18 @@ def test_a_report_groups_runs_that_differ_only_in_marked_settings(tmp_path: Path
     assert {r.row for r in records} == {"id [lr=0.001]", "id [lr=0.01]"}
     _, cells, _ = report([tmp_path], ["ndcg@10"])
     assert {c["row"]: c["seeds"] for c in cells} == {"id [lr=0.001]": "0 1", "id [lr=0.01]": "0"}
+
+
+def test_the_difference_named_first_is_the_setting_the_user_changed():
+    from spectran.runfolder import differing_setting
+    from spectran.settings import resolve
+
+    base = {"data": {"dataset": "synthetic"}, "text": {"encoder": "fake"}}
+    stored = resolve({**base, "model": {"method": "id"}}).to_dict()
+    # svd_frozen's recipe also changes backbone.dropout, train.lr, ...: the method is what was changed
+    changed = resolve({**base, "model": {"method": "svd_frozen"}})
+    assert changed.backbone.dropout != stored["backbone"]["dropout"]
+    assert differing_setting(stored, changed)[0] == "model.method"
+    # among the fixed sections' settings, model and data come before train
+    other = resolve({**base, "model": {"method": "id", "dim": 32}, "train": {"lr": 5e-4}})
+    assert differing_setting(stored, other)[:3] == ("model.dim", 64, 32)

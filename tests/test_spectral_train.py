@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import spectran.assemble as experiment
-import spectran.spectral.basis as basis_mod
+import spectran.text.api as text_api
 from spectran.api import train
 from spectran.assemble import assemble_run
 from spectran.settings import resolve
@@ -38,11 +38,8 @@ def semantic_stub(tmp_path, monkeypatch):
         rng = np.random.default_rng(0)
         return (rng.normal(size=(ds.num_items, 24)) * np.geomspace(3, 0.1, 24)).astype(np.float32)
 
-    def load_or_compute_basis(E, ds, text_settings, center=True):
-        return basis_mod.load_or_compute_basis_at(E, tmp_path / "E.npy", center)
-
     monkeypatch.setattr(experiment, "semantic_matrix", semantic_matrix)
-    monkeypatch.setattr(basis_mod, "load_or_compute_basis", load_or_compute_basis)
+    monkeypatch.setattr(text_api, "embedding_path", lambda ds, text_settings: tmp_path / "E.npy")
 
 
 def settings(tmp_path, method: str, overrides: dict):

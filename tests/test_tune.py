@@ -286,3 +286,25 @@ def test_a_range_contains_exactly_the_values_it_can_draw():
     assert not Range("k", "int", low=1, high=9).contains(2.0) and not Range("k", "float", low=0, high=1).contains(True)
     choice = Range("k", "choice", choices=(64, "none", None))
     assert choice.contains(64) and choice.contains(None) and not choice.contains(64.0) and not choice.contains("64")
+
+
+@needs_optuna
+def test_cli_takes_set_like_train_and_ends_with_a_summary_table(tmp_path: Path, capsys):
+    out = tmp_path / "tune"
+    args = ["tune", str(write_space(tmp_path)), "--trials", "2", "--out", str(out), "--retest", "1",
+            "--set", "train.epochs=1", "--set", "model.dim=16"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"study {out.name}: complete 2 (budget 2 finished trials)")
+    assert "valid ndcg@10" in printed and "train.lr" in printed and "best.yaml retrained with 1 seed(s)" in printed
+    assert "{" not in printed  # a table, not a JSON dump
+    trained = yaml.safe_load((out / "trials" / "0000" / "config.yaml").read_text())
+    assert (trained["train"]["epochs"], trained["model"]["dim"]) == (1, 16)  # --set reached the trials
+    assert "# spectran tune --set model.dim=16" in (out / "space.yaml").read_text()
+    assert main(args + ["--json"]) == 0  # finished: nothing runs again, the summary as JSON
+    assert json.loads(capsys.readouterr().out)["study"] == out.name
+    assert main(args[:-2] + ["--set", "model.dim=32"]) == 2  # another base is another study
+    assert "was made from another space" in capsys.readouterr().err
+    assert main(["tune", str(write_space(tmp_path)), "--trials", "1", "--out", str(tmp_path / "b"),
+                 "--set", "train.epochs=zero"]) == 2
+    assert "train.epochs" in capsys.readouterr().err

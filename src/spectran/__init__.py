@@ -16,6 +16,7 @@ The package is layered so that each folder names one part of the architecture:
 - ``experiments/`` sweeps and reports
 - ``tune/``        tuning with Optuna (studies shared by several workers)
 - ``serve/``       recommendations from a trained run
+- ``advise/``      before training: which method and preprocessing for a dataset and its E
 """
 
 __version__ = "0.1.0"

@@ -18,6 +18,7 @@ import contextlib
 import json
 import platform
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,7 +128,10 @@ def train(settings: RunSettings, out: str | Path, exp: AssembledRun | None = Non
         if dinfo.is_main:
             check_run_data(out, exp.data)
         trainer = make_trainer(exp, out, dinfo, settings, sinks)
-        trainer.resume()  # from `last`; one trained with other settings is refused here
+        if trainer.resume() and dinfo.is_main:  # from `last`; one trained with other settings is refused here
+            st = trainer.state
+            print(f"resuming {out} after epoch {st.epoch} (best epoch so far {st.best_epoch}; "
+                  f"{settings.train.epochs - st.epoch} epochs left at most)", file=sys.stderr, flush=True)
         if dinfo.is_main:
             start_run_folder(RunFolder(out), settings, exp.data, dinfo, device)
         state = trainer.fit()

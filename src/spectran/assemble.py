@@ -81,9 +81,11 @@ def item_context(s: RunSettings, ds: PreparedDataset, needs_text: bool, needs_ba
         E = semantic_matrix(s, ds)
         semantic = torch.from_numpy(np.ascontiguousarray(E, dtype=np.float32))
         if needs_basis:
-            from spectran.spectral.basis import load_or_compute_basis
+            from spectran.spectral.basis import load_or_compute_basis_at
+            from spectran.text.api import embedding_path
 
-            basis = load_or_compute_basis(E, ds, s.text, center=method_spec(s.model.method).center_basis(s.method))
+            center = method_spec(s.model.method).center_basis(s.method)
+            basis = load_or_compute_basis_at(E, embedding_path(ds, s.text), center)  # cached next to E
     counts = torch.from_numpy(ds.train_item_counts())
     pairs = torch.from_numpy(ds.train_transitions()) if needs_basis else None
     return ItemContext(ds.num_items, s.model.dim, semantic, basis, counts, s.train.seed, pairs)

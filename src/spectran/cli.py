@@ -14,12 +14,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from spectran.backbones.registry import backbone_names
 from spectran.encoders.registry import method_names
 from spectran.errors import SpectranError
 from spectran.runlock import BUSY_EXIT_CODE, RunBusy
 from spectran.textable import metrics_table
+
+if TYPE_CHECKING:
+    from spectran.runfolder import RunFolder
 
 _COMMAND_MODULES = [
     "spectran.text.cli",  # encode
@@ -28,6 +32,7 @@ _COMMAND_MODULES = [
     "spectran.serve.cli",  # recommend, export, add-items
     "spectran.tune.cli",  # tune
     "spectran.data.cli",  # data list, data fetch, data import-amazon
+    "spectran.advise.cli",  # advise
 ]
 
 
@@ -82,9 +87,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     if args.no_progress:
         s.train.progress = False
-    from spectran.runfolder import RunFolder
-
-    from spectran.settings import recipe_values
+    from spectran.runfolder import RunFolder, not_converged
+    from spectran.settings import recipe_label, recipe_values
+    from spectran.train.sinks import EpochLines
 
     recipe = recipe_values(s)
     if recipe and is_main_process():
@@ -93,18 +98,46 @@ def _cmd_train(args: argparse.Namespace) -> int:
               "defaults every method shares)", file=sys.stderr)
     already = RunFolder(args.out).finished
     start = time.perf_counter()
-    metrics = train(s, args.out)
+    sinks = [EpochLines(s.eval.select_metric)] if args.no_progress and is_main_process() else []
+    try:
+        metrics = train(s, args.out, sinks=sinks)
+    except KeyboardInterrupt:
+        if is_main_process():
+            print(interrupted_line(RunFolder(args.out)), file=sys.stderr)
+        return 130
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
+    unconverged = not_converged(metrics, s.train.patience)
     if args.json:
         print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],
-                          "epochs": metrics["epochs"], "out": args.out}, indent=2))
+                          "epochs": metrics["epochs"], "converged": unconverged is None,
+                          "recipe": recipe_label(s), "recipe_values": recipe, "out": args.out}, indent=2))
         return 0
     took = "already finished" if already else f"{time.perf_counter() - start:.1f} s"
     print(f"best epoch {metrics['best_epoch']} of {metrics['epochs']} ({took})")
+    if unconverged is not None:
+        print(f"NOT CONVERGED: {unconverged}; these figures are provisional (more --epochs trains on from here)")
     print(metrics_table({"valid": metrics["valid"], "test": metrics["test"]}))
+    listed = f" ({', '.join(f'{k}={v}' for k, v in recipe.items())})" if recipe else ""
+    print(f"settings: {s.model.method} on {s.model.backbone}, {recipe_label(s)}{listed}")
     print(f"run folder: {args.out} (every metric in metrics.json)")
     return 0
+
+
+def interrupted_line(folder: RunFolder) -> str:
+    """What an interrupted ``train`` kept: the epoch saved in ``checkpoints/last.pt``, if any."""
+    from spectran.errors import CacheError
+    from spectran.train.checkpoint import load_checkpoint
+
+    last = folder.checkpoint("last")
+    try:
+        epoch = load_checkpoint(last)["epoch"] if last.is_file() else None
+    except CacheError:  # interrupted while writing it: the atomic write kept no half file, but say so
+        epoch = None
+    if epoch is None:
+        return (f"interrupted before an epoch was saved in {folder.path}: the same command starts the run "
+                "from the beginning")
+    return f"interrupted: epoch {epoch} is saved in {last}; the same command resumes from it"
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -122,7 +155,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from spectran import __version__
+
     parser = argparse.ArgumentParser(prog="spectran", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"spectran {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="read, filter and cache a dataset")
@@ -133,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model and evaluate it (resumes an interrupted run)")
     add_run_flags(p)
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar; one line per epoch instead")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a summary")
     p.set_defaults(func=_cmd_train)
 

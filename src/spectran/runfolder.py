@@ -65,10 +65,35 @@ def differing_setting(stored: Mapping[str, Any], settings: RunSettings) -> tuple
     :data:`RESUMABLE` on which ``stored`` (settings as written by an earlier version: missing
     settings take their default) and ``settings`` differ; None when they describe the same run."""
     old, new = flatten(with_defaults(stored)), flatten(settings.to_dict())
-    for key in sorted(set(old) | set(new)):
+    for key in sorted(set(old) | set(new), key=_shown_first):
         if key not in RESUMABLE and old.get(key) != new.get(key):
             return key, old.get(key), new.get(key)
     return None
+
+
+def not_converged(metrics: Mapping[str, Any], patience: int) -> str | None:
+    """Why a finished run's figures are provisional, or None: a run converged when it stopped
+    because validation did not improve for ``patience`` epochs; one whose best epoch is its last,
+    or that stopped at its epoch cap or time limit before that, may still be climbing."""
+    epochs, best = metrics.get("epochs"), metrics.get("best_epoch")
+    if not (isinstance(epochs, int) and isinstance(best, int)) or epochs - best >= patience:
+        return None
+    if best == epochs:
+        return f"best epoch is the last one trained ({best})"
+    return f"stopped at epoch {epochs}, {epochs - best} after its best ({best}), before patience {patience} ran out"
+
+
+# the settings a user gives by flag come first, then the fixed sections, then the component
+# sections, whose values follow from the chosen method and backbone (and their recipes)
+FIRST = ("model.method", "model.backbone", "data.dataset", "text.encoder", "model.dim", "train.seed")
+SECTION_ORDER = ("model", "data", "text", "train", "eval", "backbone", "method")
+
+
+def _shown_first(key: str) -> tuple[int, int, str]:
+    """Sort key of a dotted setting: the first difference named is the one the user most likely made."""
+    section = key.split(".", 1)[0]
+    return (FIRST.index(key) if key in FIRST else len(FIRST),
+            SECTION_ORDER.index(section) if section in SECTION_ORDER else len(SECTION_ORDER), key)
 
 
 @dataclass(frozen=True)

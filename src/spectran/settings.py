@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from spectran.errors import ConfigError, expect
+from spectran.registry import BACKBONES, METHODS
 from spectran.text.settings import DEVICE_PATTERN, TextSettings
 from spectran.typed import from_mapping, read_number
 
@@ -245,9 +246,6 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
     """Type-check and validate a nested mapping and return the full :class:`RunSettings`: every
     setting's range and the combinations of settings are checked here, before anything is read
     or written."""
-    from spectran.backbones.registry import backbone_spec
-    from spectran.encoders.registry import method_spec
-
     known = [f.name for f in dataclasses.fields(RunSettings)]
     unknown = sorted(set(raw) - set(known))
     if unknown:
@@ -256,15 +254,17 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
     data = from_mapping(DataSettings, raw.get("data"), "data")
     text = from_mapping(TextSettings, raw.get("text"), "text")
     model = from_mapping(ModelSettings, raw.get("model"), "model")
-    specs = {}
-    for kind, lookup, name in (("backbone", backbone_spec, model.backbone), ("method", method_spec, model.method)):
-        try:
-            specs[kind] = lookup(name)
-        except ConfigError as exc:
-            raise ConfigError(f"model.{kind}: {exc}", setting=f"model.{kind}") from None
-    raw = with_recipe(raw, specs["method"].recipes.get(model.backbone, {}) if model.recipe == "method" else {})
-    backbone = from_mapping(specs["backbone"].settings, raw.get("backbone"), "backbone")
-    method = from_mapping(specs["method"].settings, raw.get("method"), "method")
+    try:
+        backbone_spec = BACKBONES.spec(model.backbone)
+    except ConfigError as exc:
+        raise ConfigError(f"model.backbone: {exc}", setting="model.backbone") from None
+    try:
+        method_spec = METHODS.spec(model.method)
+    except ConfigError as exc:
+        raise ConfigError(f"model.method: {exc}", setting="model.method") from None
+    raw = with_recipe(raw, method_spec.recipes.get(model.backbone, {}) if model.recipe == "method" else {})
+    backbone = from_mapping(backbone_spec.settings, raw.get("backbone"), "backbone")
+    method = from_mapping(method_spec.settings, raw.get("method"), "method")
     train = from_mapping(TrainSettings, raw.get("train"), "train")
     evals = from_mapping(EvalSettings, raw.get("eval"), "eval")
     settings = RunSettings(data, text, model, backbone, method, train, evals)
@@ -291,14 +291,24 @@ def with_recipe(raw: Mapping[str, Any], recipe: Mapping[str, Any]) -> Mapping[st
 def recipe_values(settings: RunSettings) -> dict[str, Any]:
     """The dotted settings of ``settings`` at their value in the method's recipe (what
     ``model.recipe=method`` supplies unless a config gives them), for the run's log."""
-    from spectran.encoders.registry import method_spec
-
     if settings.model.recipe != "method":
         return {}
-    recipe = method_spec(settings.model.method).recipes.get(settings.model.backbone, {})
+    recipe = METHODS.spec(settings.model.method).recipes.get(settings.model.backbone, {})
     now = {dotted: getattr(getattr(settings, section), key)
            for dotted, (section, key) in ((d, d.split(".", 1)) for d in recipe)}
     return {dotted: value for dotted, value in now.items() if value == recipe[dotted]}
+
+
+def recipe_label(settings: RunSettings) -> str:
+    """Which defaults the run's method settings came from, for summaries and reports:
+    "shared defaults", or "<method>'s <backbone> recipe" (with how many of its values a config
+    changed, when any)."""
+    values = recipe_values(settings)
+    if not values:
+        return "shared defaults"
+    recipe = METHODS.spec(settings.model.method).recipes[settings.model.backbone]
+    changed = f", {len(recipe) - len(values)} of its {len(recipe)} values changed" if len(values) < len(recipe) else ""
+    return f"{settings.model.method}'s {settings.model.backbone} recipe{changed}"
 
 
 COUNTS = ("layers", "heads", "experts", "inner")  # component settings that count something there must be one of

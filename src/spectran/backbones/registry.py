@@ -1,21 +1,17 @@
-"""Name -> backbone: one module defining ``SPEC`` and one line here, or :func:`register_backbone`
-for a backbone defined elsewhere (docs/extending.md)."""
+"""Name -> backbone, typed as the model code sees it: the name table is
+:data:`spectran.registry.BACKBONES` (one module defining ``SPEC`` and one line there), or
+:func:`register_backbone` for a backbone defined elsewhere (docs/extending.md)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from spectran.registry import LazyRegistry
+from spectran.registry import BACKBONES
 
 if TYPE_CHECKING:  # the CLI lists the names without importing torch
     from spectran.backbones.base import BackboneSpec
 
-BACKBONES: LazyRegistry[BackboneSpec] = LazyRegistry("backbone", {
-    "sasrec": "spectran.backbones.sasrec",
-    "bert4rec": "spectran.backbones.bert4rec",
-    "hstu": "spectran.backbones.hstu",
-    "gru4rec": "spectran.backbones.gru4rec",
-})
+__all__ = ["BACKBONES", "backbone_names", "backbone_spec", "register_backbone"]
 
 
 def backbone_names() -> list[str]:
@@ -23,9 +19,10 @@ def backbone_names() -> list[str]:
 
 
 def backbone_spec(name: str) -> BackboneSpec:
-    return BACKBONES.spec(name)
+    return cast("BackboneSpec", BACKBONES.spec(name))
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
     """Make ``spec`` (defined anywhere, e.g. outside this package) a backbone named ``spec.name``."""
-    return BACKBONES.register(spec)
+    BACKBONES.register(spec)
+    return spec

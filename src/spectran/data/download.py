@@ -22,6 +22,11 @@ CHUNK = 1 << 16
 USER_AGENT = "spectran-data-fetch"
 
 
+# what a user without the network can do, added to the errors that mean the source is out of reach
+OFFLINE = ("; offline? --mirror URL (or $SPECTRAN_MIRROR) fetches from a copy of the files, and --dataset synthetic "
+           "needs no download")
+
+
 class FetchError(DataError):
     """A download that failed: HTTP error, unreachable host, timeout, short body or bad checksum."""
 
@@ -69,9 +74,9 @@ def _stream(url: str, part: Path, label: str, timeout: float, progress: bool | N
         raise FetchError(f"{label}: truncated download from {url}: got {received + len(exc.partial)} "
                          f"bytes, connection closed early") from None
     except TimeoutError:
-        raise FetchError(f"{label}: timed out after {timeout:g} s reading {url}") from None
+        raise FetchError(f"{label}: timed out after {timeout:g} s reading {url}{OFFLINE}") from None
     except urllib.error.URLError as exc:
-        raise FetchError(f"{label}: cannot reach {url} ({exc.reason})") from None
+        raise FetchError(f"{label}: cannot reach {url} ({exc.reason}){OFFLINE}") from None
     except (http.client.HTTPException, ConnectionError) as exc:
         raise FetchError(f"{label}: connection lost reading {url} after {received} bytes "
                          f"({type(exc).__name__}: {exc})") from None

@@ -120,6 +120,15 @@ def is_path_like(dataset: str) -> bool:
             or dataset.lower().endswith(_FILE_SUFFIXES))
 
 
+def fetch_hint(name: str) -> str:
+    """For a dataset the package can download: how to."""
+    from spectran.data.catalog import CATALOG
+
+    if name in CATALOG:
+        return f"; `spectran data fetch {name}` downloads it"
+    return "; `spectran data list` shows the sets that `spectran data fetch NAME` downloads"
+
+
 def locate(settings: DataSettings) -> Path | None:
     """The dataset folder for ``settings.dataset``, or None for the built-in synthetic set.
 
@@ -145,11 +154,11 @@ def locate(settings: DataSettings) -> Path | None:
     if not root.is_dir():
         raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} does not exist; "
                         "pass --data-dir, set SPECTRAN_DATA, give the dataset folder as a path, "
-                        f"or use --dataset synthetic{here})")
+                        f"or use --dataset synthetic{here}{fetch_hint(settings.dataset)})")
     if not folder.is_dir():
         staged = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise DataError(f"{folder}: dataset folder not found (data root {root} from {source} holds: "
-                        f"{', '.join(staged) or 'nothing'}{here})")
+                        f"{', '.join(staged) or 'nothing'}{here}{fetch_hint(settings.dataset)})")
     return folder.resolve()
 
 

@@ -17,7 +17,12 @@ here (override what the method has):
   :class:`ConfigError`, for methods that have no path from text to an item row;
 - ``spectral_attention()``: a (d, r) attention matrix over spectral components for the
   diagnostics (SpecTran's φ(S)), or None (the default);
-- ``attention_summary()``: scalars describing that attention (gate, threshold, ...), or None.
+- ``attention_summary()``: scalars describing that attention (gate, threshold, ...), or None;
+- ``parameters_may_go_unused()``: whether a training step can leave a trainable parameter out of
+  the loss (a parameter only an auxiliary loss reads, when that loss skips a batch); under DDP the
+  step then looks for such parameters every step (``find_unused_parameters``), which costs an
+  extra pass over the graph. False by default: a parameter the forward never reads is created with
+  ``requires_grad=False`` instead.
 
 Everything an encoder needs from the data (E, its SVD, item counts) is computed by the
 preparation layer and handed over in an :class:`ItemContext`; constructors do no I/O.
@@ -76,6 +81,10 @@ class ItemEncoder(nn.Module, metaclass=ABCMeta):
     def attention_summary(self) -> dict[str, float] | None:
         """Scalars describing :meth:`spectral_attention`, or None."""
         return None
+
+    def parameters_may_go_unused(self) -> bool:
+        """Whether some step's loss may not reach every trainable parameter (see the module docstring)."""
+        return False
 
     def undecayed_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimiser's weight decay leaves alone (e.g. a threshold, where shrinking

@@ -62,7 +62,7 @@ class MoEAdapter(nn.Module):
         self.experts = nn.ModuleList(ParametricWhitening(in_dim, out_dim, dropout, init_std)
                                      for _ in range(experts))
         self.gate = nn.Parameter(torch.zeros(in_dim, experts))
-        self.gate_noise = nn.Parameter(torch.zeros(in_dim, experts))
+        self.gate_noise = nn.Parameter(torch.zeros(in_dim, experts), requires_grad=noisy_gating)  # read if noisy
         self.noisy_gating = noisy_gating
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:

@@ -89,6 +89,11 @@ class RLMRec(ItemEncoder):
             return None
         return self.beta * self.alignment_loss(rows)
 
+    def parameters_may_go_unused(self) -> bool:
+        """The alignment MLP is read by the auxiliary loss alone, which skips a batch (slice) with
+        fewer than two items, and every batch at beta = 0."""
+        return True
+
     def embed_new_items(self, semantic: torch.Tensor) -> torch.Tensor:
         """Cold start (contrastive variant): the aligned direction sigma(E_new), scaled to the
         mean norm of the trained ID embeddings."""

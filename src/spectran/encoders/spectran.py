@@ -146,7 +146,9 @@ class SpecTran(ItemEncoder):
             self.head_dim = h
             self.query = nn.Parameter(torch.randn(s.heads, dim, h) * s.qk_std)  # (H, d, h)
             self.key = nn.Parameter(torch.randn(s.heads, r, h) * s.qk_std)  # (H, r, h)
-            self.shrink = nn.Parameter(torch.tensor(float(s.shrink)), requires_grad=s.learn_shrink)
+            # lambda is read by softshrink only: under softmax it is kept (checkpoints) but not trained
+            self.shrink = nn.Parameter(torch.tensor(float(s.shrink)),
+                                       requires_grad=s.learn_shrink and s.attention == "softshrink")
             self.gate = nn.Parameter(torch.tensor(float(s.gate_init)), requires_grad=s.learn_gate)
             mask = torch.ones(r, dtype=torch.bool) if attended is None else attended.bool()
             if mask.shape != (r,):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.experiments.sweep import SHORT_KEYS, parse_filter, short_names, value_matches
+from spectran.experiments.sweep import SHORT_KEYS, no_match, parse_filter, short_names, value_matches
 from spectran.runfolder import RunFolder, flatten
 from spectran.settings import RunSettings, marked
 
@@ -134,20 +134,24 @@ def unfinished_runs(paths: Iterable[str | Path], filters: Iterable[str] = ()) ->
     unique = dict.fromkeys(f.resolve() for f in folders if not RunFolder(f).finished)
     filters = list(filters)
     kept = [f for f in sorted(unique) if not filters or not RunFolder(f).config.is_file()
-            or filter_records([RunRecord(f, RunFolder(f).read_settings(), {})], filters)]
+            or filter_records([RunRecord(f, RunFolder(f).read_settings(), {})], filters, strict=False)]
     return [(f, RunFolder(f).describe()) for f in kept]
 
 
-def filter_records(records: list[RunRecord], filters: Iterable[str]) -> list[RunRecord]:
+def filter_records(records: list[RunRecord], filters: Iterable[str], strict: bool = True) -> list[RunRecord]:
     """Keep the runs matching every ``key=v1,v2`` filter (key: ``label``, a dotted setting, or a
-    short name such as ``dataset`` or ``seed``); an unknown key is an error, not an empty table."""
+    short name such as ``dataset`` or ``seed``); an unknown key is an error, not an empty table,
+    and so (``strict``) is a filter that keeps none of the runs, naming the values they have."""
     for item in filters:
         key, allowed = parse_filter(item)
         if key != "label" and records and all(key not in r.flat for r in records):
             raise SpectranError(f"--filter {key}: no such setting in the runs' config.yaml "
                                 "(expected label or a dotted setting like train.seed)")
-        records = [r for r in records
-                   if value_matches(r.label if key == "label" else r.flat.get(key), allowed)]
+        values = [r.label if key == "label" else r.flat.get(key) for r in records]
+        kept = [r for r, v in zip(records, values, strict=True) if value_matches(v, allowed)]
+        if strict and records and not kept:
+            raise no_match(item, values)
+        records = kept
     return records
 
 

@@ -41,6 +41,8 @@ from spectran.experiments.collect import (
 )
 from spectran.experiments.paper_table import mean_user_metric
 from spectran.experiments.stats import TestResult, paired_test
+from spectran.runfolder import not_converged
+from spectran.settings import recipe_label
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_K = 10
@@ -282,7 +284,33 @@ def protocol_block(table: Table, ours: str, test: str, extras: bool, against: st
         f"on per-user test NDCG@10 averaged over seeds, `{ours}` vs the best of those rows by mean test NDCG@10; "
         "over seeds: paired t-test on the test NDCG@10 of the seeds both rows ran",
     ]
+    recipes: dict[str, list[str]] = defaultdict(list)  # recipe -> rows
+    for row in table.rows:
+        used = sorted({recipe_label(r.settings) for d in table.datasets for r in table.records.get((row, d), [])})
+        recipes["; ".join(used)].append(f"`{row}`")
+    lines.append("- defaults of the method settings: " + "; ".join(f"{', '.join(rows)}: {recipe}"
+                                                                    for recipe, rows in recipes.items()))
     return lines + [f"- **warning**: {w}" for w in table.warnings]
+
+
+def unconverged_runs(table: Table) -> dict[str, list[str]]:
+    """row -> "dataset seed S: why" for each of its runs that did not stop by patience."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for (row, dataset), runs in table.records.items():
+        for r in runs:
+            why = not_converged(r.metrics, r.settings.train.patience)
+            if why is not None:
+                out[row].append(f"{dataset} seed {r.seed}: {why}")
+    return out
+
+
+def unconverged_note(table: Table) -> list[str]:
+    flagged = unconverged_runs(table)
+    if not flagged:
+        return []
+    runs = "; ".join(f"`{row}` {', '.join(items)}" for row, items in flagged.items())
+    return [f"**Not converged** (rows marked †; their figures are provisional, the runs stopped before "
+            f"validation stopped improving): {runs}", ""]
 
 
 def render_table(table: Table, metrics: list[str], ours: str, extras: bool,
@@ -298,8 +326,9 @@ def render_table(table: Table, metrics: list[str], ours: str, extras: bool,
         means = [cells[(row, c)].mean for row in table.rows if cells[(row, c)] is not None]
         if means and c[2] != "fit":
             best[c] = max(means)
+    flagged = unconverged_runs(table)
     for row in table.rows:
-        lines.append("| " + " | ".join([row] + [_fmt(cells[(row, c)], common_n,
+        lines.append("| " + " | ".join([row + (" †" if row in flagged else "")] + [_fmt(cells[(row, c)], common_n,
                                                       c in best and cells[(row, c)] is not None
                                                       and cells[(row, c)].mean == best[c],
                                                       c[2] == "fit")
@@ -370,7 +399,8 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
         table.tests = significance(table, ours, test, against)
         md, rows_csv = render_table(table, metrics, ours, extras, cold, against)
         title = "## Results" + (f" — {group_by} = {table.group}" if table.group is not None else "")
-        parts += [title, "", *protocol_block(table, ours, test, extras, against), "", md, ""]
+        parts += [title, "", *protocol_block(table, ours, test, extras, against), "", md, "",
+                  *unconverged_note(table)]
         if table.tests:
             parts += [f"Paired significance of `{ours}` vs {_competitor_words(table, ours, against)} per dataset:", "",
                       render_tests(table.tests), ""]

@@ -164,21 +164,32 @@ def value_matches(value: Any, allowed: list[str]) -> bool:
     return text in allowed
 
 
-def _matches(run: PlannedRun, key: str, allowed: list[str]) -> bool:
+def _value(run: PlannedRun, key: str) -> Any:
     if key == "label":
-        value: Any = run.label
-    else:
-        value = get_dotted(run.settings.to_dict(), key)
-        if value is None and not key.count("."):
-            raise ConfigError(f"--filter {key}: expected label or a dotted setting like data.dataset")
-    return value_matches(value, allowed)
+        return run.label
+    value = get_dotted(run.settings.to_dict(), key)
+    if value is None and not key.count("."):
+        raise ConfigError(f"--filter {key}: expected label or a dotted setting like data.dataset")
+    return value
+
+
+def no_match(item: str, values: list[Any]) -> ConfigError:
+    """The error for a --filter that keeps none of the runs, naming the values the runs have."""
+    known = sorted({str(v).lower() if isinstance(v, bool) else str(v) for v in values})
+    shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
+    return ConfigError(f"--filter {item}: matches no run (known values: {shown})")
 
 
 def apply_filters(runs: list[PlannedRun], filters: list[str]) -> list[PlannedRun]:
-    """Keep runs matching every ``key=v1,v2`` filter (key: a dotted setting or ``label``)."""
+    """Keep runs matching every ``key=v1,v2`` filter (key: a dotted setting or ``label``); a filter
+    that keeps none of the runs left by the ones before it is an error naming their values."""
     for item in filters:
         key, allowed = parse_filter(item)
-        runs = [r for r in runs if _matches(r, key, allowed)]
+        values = [_value(r, key) for r in runs]
+        kept = [r for r, v in zip(runs, values, strict=True) if value_matches(v, allowed)]
+        if runs and not kept:
+            raise no_match(item, values)
+        runs = kept
     return runs
 
 

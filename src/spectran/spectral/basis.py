@@ -155,9 +155,3 @@ def load_or_compute_basis_at(E: Any, embedding_file: str | Path, center: bool = 
                          "npz_sha256": sha256_file(path), "shape": list(E.shape), "rank": basis.rank})
     return basis
 
-
-def load_or_compute_basis(E: Any, ds: Any, text_settings: Any, center: bool = True) -> SpectralBasis:
-    """The basis of the dataset's semantic matrix E, cached next to E's .npy."""
-    from spectran.text.api import embedding_path
-
-    return load_or_compute_basis_at(E, embedding_path(ds, text_settings), center)

@@ -40,7 +40,7 @@ from spectran.runfolder import RunFolder
 from spectran.settings import RunSettings
 from spectran.train.checkpoint import load_trained, save_checkpoint
 from spectran.train.losses import Loss
-from spectran.train.sinks import Sink
+from spectran.train.sinks import Sink, epoch_line
 
 EvalFn = Callable[[SeqRecModel], np.ndarray]  # model -> per-user validation ranks
 
@@ -106,7 +106,9 @@ class Trainer:
         self.step = TrainStep(model, loss)
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
-            self.step = DDP(self.step, device_ids=ids, find_unused_parameters=True)
+            # the extra pass over the graph that finds unused parameters, only for models that can have them
+            unused = model.item_encoder.parameters_may_go_unused()
+            self.step = DDP(self.step, device_ids=ids, find_unused_parameters=unused)
         if t.precision == "fp16" and device.type != "cuda":
             raise ConfigError(f"train.precision=fp16 needs a CUDA device, got {device} (use bf16 or fp32)")
         self.use_amp = t.precision != "fp32"
@@ -213,8 +215,7 @@ class Trainer:
                 for sink in self.sinks:
                     sink.log(row)
                 if t.progress and self.dist.is_main:
-                    tqdm.write(f"epoch {st.epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}"
-                               f"  ({t1 - t0:.1f}s + {t2 - t1:.1f}s){'  *' if improved else ''}")
+                    tqdm.write(epoch_line(row, metric))
                 if broadcast_flag(bool(t.max_seconds) and time.perf_counter() - started > t.max_seconds, self.dist):
                     break
         finally:  # a sink's exception (a pruned trial) or an interrupt still closes every sink

@@ -3,8 +3,9 @@ sinks add other destinations (TensorBoard behind the ``tensorboard`` extra)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from spectran.errors import ConfigError
 from spectran.runfolder import RunFolder
@@ -33,6 +34,27 @@ class TensorBoardSink:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def epoch_line(row: dict[str, Any], metric: str) -> str:
+    """One epoch of the log as one line: loss, the validation metric, seconds, ``*`` when best so far."""
+    return (f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  valid {metric} {row[f'valid_{metric}']:.4f}"
+            f"  ({row['train_seconds']:.1f}s + {row['valid_seconds']:.1f}s){'  *' if row['best'] else ''}")
+
+
+class EpochLines:
+    """Prints :func:`epoch_line` for every epoch (``spectran train --no-progress``: no bar, one line
+    per epoch)."""
+
+    def __init__(self, metric: str, stream: TextIO | None = None):
+        self.metric = metric
+        self.stream = stream
+
+    def log(self, row: dict[str, Any]) -> None:
+        print(epoch_line(row, self.metric), file=self.stream or sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 def make_sinks(settings: Any, run_dir: Path) -> list[Sink]:

@@ -21,7 +21,7 @@ from spectran.tune.space import TuneSpace
 if TYPE_CHECKING:
     import optuna
 
-    from spectran.tune.run import TuneOptions
+    from spectran.tune.study import TuneOptions
 
 SUMMARY = "tune.json"
 RETEST = "retest"

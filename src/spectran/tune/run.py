@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +27,7 @@ from spectran.tune.results import finish
 from spectran.tune.space import TuneSpace, load_space
 from spectran.tune.study import (
     PruningSink,
-    StudyPlace,
-    default_storage,
+    TuneOptions,
     enqueue_base,
     import_optuna,
     open_study,
@@ -41,22 +39,6 @@ Log = Callable[[str], None]
 
 if TYPE_CHECKING:
     import optuna
-
-
-@dataclass
-class TuneOptions:
-    trials: int  # the budget: finished (complete + pruned) trials of the study
-    out: Path
-    storage: str | None = None  # Optuna storage URL; None = sqlite <out>/study.db
-    study: str | None = None  # study name; None = the out folder's name
-    workers: int = 1  # worker processes started by this command
-    retest: int = 0  # seeds best.yaml is retrained with (0..S-1)
-    heartbeat: int = 10  # seconds; a trial without a heartbeat for 3x this is stale
-    worker_index: int | None = None  # set in the processes that --workers starts: trials only
-
-    def place(self) -> StudyPlace:
-        return StudyPlace(self.storage or default_storage(self.out), self.study or self.out.resolve().name,
-                          self.heartbeat, 3 * self.heartbeat)
 
 
 def check_options(opts: TuneOptions) -> None:
@@ -123,6 +105,7 @@ def _run_workers(space: TuneSpace, opts: TuneOptions, log: Log) -> None:
             cmd = [sys.executable, "-m", "spectran", "tune", str(space.path), "--trials", str(opts.trials),
                    "--out", str(opts.out), "--storage", place.storage, "--study", place.name,
                    "--heartbeat", str(opts.heartbeat), "--worker-index", str(i)]
+            cmd += [arg for o in opts.overrides for arg in ("--set", o)]
             with open(logs / f"worker{i}.log", "a", encoding="utf-8") as fh:
                 procs.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                               start_new_session=True,
@@ -144,7 +127,7 @@ def _run_workers(space: TuneSpace, opts: TuneOptions, log: Log) -> None:
 def tune(space_path: str | Path, opts: TuneOptions, log: Log = print) -> dict[str, Any]:
     """Run (or resume) the study to ``opts.trials`` finished trials; returns the summary
     (empty in a worker process)."""
-    space = load_space(space_path)  # every setting checked before anything is written
+    space = load_space(space_path, opts.overrides)  # every setting checked before anything is written
     check_options(opts)
     import_optuna()
     place = opts.place()
@@ -157,7 +140,8 @@ def tune(space_path: str | Path, opts: TuneOptions, log: Log = print) -> dict[st
     opts.out.mkdir(parents=True, exist_ok=True)
     study = open_study(space, place)  # created (or checked) once, before workers race to it
     enqueue_base(study, space, log)
-    write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8"))
+    given = "".join(f"\n# spectran tune --set {o}" for o in opts.overrides)  # the base's overrides, on record
+    write_text(opts.out / "space.yaml", space.path.read_text(encoding="utf-8") + given)
     if opts.workers == 1:
         run_worker(study, make_objective(space, opts.out, _threads(1), log), opts.trials, place, log)
     else:

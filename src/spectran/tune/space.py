@@ -25,13 +25,13 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from spectran.errors import ConfigError
-from spectran.settings import RunSettings, load_yaml, resolve, set_dotted
+from spectran.settings import RunSettings, apply_override, load_yaml, resolve, set_dotted
 from spectran.typed import from_mapping
 
 _TOP = ("base", "space", "study")
@@ -138,10 +138,20 @@ class TuneSpace:
                            "study": study}, sort_keys=True, default=str)
 
 
-def load_space(path: str | Path) -> TuneSpace:
-    """Read and validate a search space file; :class:`ConfigError` (one line) on any problem."""
+def load_space(path: str | Path, overrides: Sequence[str] = ()) -> TuneSpace:
+    """Read and validate a search space file, with ``section.key=value`` ``overrides`` of its base
+    (``spectran tune --set``); :class:`ConfigError` (one line) on any problem."""
     path = Path(path)
-    return parse_space(load_yaml(path), path)
+    raw = load_yaml(path)
+    if overrides:
+        if raw.get("base") is None:
+            raw["base"] = {}
+        base = raw["base"]
+        if not isinstance(base, dict):
+            raise ConfigError(f"{path}: base: expected a mapping of run settings")
+        for assignment in overrides:
+            apply_override(base, assignment)
+    return parse_space(raw, path)
 
 
 def parse_space(raw: Mapping[str, Any], path: Path) -> TuneSpace:

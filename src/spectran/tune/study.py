@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,23 @@ def shown_url(url: str) -> str:
 
 def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+@dataclass
+class TuneOptions:
+    trials: int  # the budget: finished (complete + pruned) trials of the study
+    out: Path
+    storage: str | None = None  # Optuna storage URL; None = sqlite <out>/study.db
+    study: str | None = None  # study name; None = the out folder's name
+    workers: int = 1  # worker processes started by this command
+    retest: int = 0  # seeds best.yaml is retrained with (0..S-1)
+    heartbeat: int = 10  # seconds; a trial without a heartbeat for 3x this is stale
+    worker_index: int | None = None  # set in the processes that --workers starts: trials only
+    overrides: list[str] = field(default_factory=list)  # --set section.key=value on the space's base
+
+    def place(self) -> StudyPlace:
+        return StudyPlace(self.storage or default_storage(self.out), self.study or self.out.resolve().name,
+                          self.heartbeat, 3 * self.heartbeat)
 
 
 def open_storage(place: StudyPlace) -> optuna.storages.RDBStorage:
