@@ -38,7 +38,7 @@ def synthetic_run(tmp_path_factory):
     return out, cache, rec
 
 
-def _env(cache, **extra) -> dict[str, str]:
+def server_env(cache, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SPECTRAN_SERVE_TOKEN"}
     return env | {"SPECTRAN_CACHE": str(cache)} | extra
 
@@ -47,7 +47,7 @@ def _env(cache, **extra) -> dict[str, str]:
 def server(synthetic_run):
     run, cache, _ = synthetic_run
     proc = ServerProcess(run, ["--max-wait-ms", "20", "--threads", "1", "--max-history", "200", "--max-k", "100",
-                               "--max-body", "20000"], env=_env(cache))
+                               "--max-body", "20000"], env=server_env(cache))
     proc.start()
     yield proc
     proc.stop(timeout=30)
@@ -176,7 +176,7 @@ def test_adding_items_needs_the_token(synthetic_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     new = {"items": [{"item": "NEW-1", "text": "red lamp collection 1"}, {"item": "NEW-2", "text": "blue mug"}]}
-    with ServerProcess(copy, ["--threads", "1"], env=_env(cache, SPECTRAN_SERVE_TOKEN=TOKEN)) as server, \
+    with ServerProcess(copy, ["--threads", "1"], env=server_env(cache, SPECTRAN_SERVE_TOKEN=TOKEN)) as server, \
             httpx.Client(base_url=server.url, timeout=TIMEOUT, trust_env=False) as c:
         assert c.get("/meta").json()["writes"] is True
         assert c.post("/items", json=new).status_code == 401
@@ -199,7 +199,7 @@ def test_adding_items_needs_the_token(synthetic_run, tmp_path):
 def test_sigterm_drains_the_requests_in_flight(synthetic_run):
     run, cache, rec = synthetic_run
     # requests wait up to 1 s for a batch: SIGTERM arrives while they are in flight
-    proc = ServerProcess(run, ["--threads", "1", "--max-wait-ms", "1000", "--max-batch", "100"], env=_env(cache))
+    proc = ServerProcess(run, ["--threads", "1", "--max-wait-ms", "1000", "--max-batch", "100"], env=server_env(cache))
     proc.start()
     results: list[httpx.Response | Exception] = []
 
