@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from spectran.api import load_run
@@ -47,12 +48,15 @@ def topk_chunked(user: torch.Tensor, table: torch.Tensor, k: int, chunk: int = T
     k = min(k, N)
     best_s = user.new_full((B, 0), float("-inf"))
     best_i = torch.zeros((B, 0), dtype=torch.long, device=user.device)
+    if exclude is not None:  # (user, row) pairs, masked in one operation per chunk
+        ex_rows = torch.cat([r.to(user.device, torch.long) for r in exclude]) if exclude else best_i[0]
+        ex_users = torch.repeat_interleave(torch.arange(len(exclude), device=user.device),
+                                           torch.tensor([len(r) for r in exclude], device=user.device))
     for lo in range(0, N, chunk):
         scores = (user @ table[lo:lo + chunk].T).float()  # (B, c)
         if exclude is not None:
-            for b, rows in enumerate(exclude):
-                inside = rows[(rows >= lo) & (rows < lo + scores.shape[1])] - lo
-                scores[b, inside] = float("-inf")
+            inside = (ex_rows >= lo) & (ex_rows < lo + scores.shape[1])
+            scores[ex_users[inside], ex_rows[inside] - lo] = float("-inf")
         s, i = scores.topk(min(k, scores.shape[1]), dim=1)
         best_s, order = torch.cat([best_s, s], dim=1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + lo], dim=1).gather(1, order)
@@ -119,14 +123,16 @@ class Recommender:
     @torch.no_grad()
     def user_vectors(self, histories: Sequence[Sequence[int]]) -> torch.Tensor:
         """(B, w) user representations of B histories of rows, in one backbone pass."""
-        L, device = self.max_len, self.table.device
-        seqs = torch.zeros((len(histories), L), dtype=torch.long, device=device)
-        lengths = torch.zeros(len(histories), dtype=torch.long, device=device)
+        L = self.max_len
+        seqs = np.zeros((len(histories), L), dtype=np.int64)  # item ids (row + 1), 0 = padding
+        lengths = np.zeros(len(histories), dtype=np.int64)
         for b, rows in enumerate(histories):
-            recent = list(rows)[-L:]
-            seqs[b, :len(recent)] = torch.tensor(recent, dtype=torch.long) + 1
+            recent = np.asarray(rows, dtype=np.int64)[-L:]
+            seqs[b, :len(recent)] = recent + 1
             lengths[b] = len(recent)
-        return user_representations(self.model, self.objective, seqs, lengths, self.table)
+        device = self.table.device
+        return user_representations(self.model, self.objective, torch.from_numpy(seqs).to(device),
+                                    torch.from_numpy(lengths).to(device), self.table)
 
     @torch.no_grad()
     def top_rows(self, queries: Sequence[Query]) -> list[list[tuple[int, float]]]:
@@ -141,13 +147,13 @@ class Recommender:
         out: list[list[tuple[int, float]]] = [[] for _ in queries]
         full = [b for b, q in enumerate(queries) if q.candidates is None]
         if full:
-            exclude = [torch.tensor(sorted(set(queries[b].history)) if queries[b].exclude_history else [],
-                                    dtype=torch.long, device=device) for b in full]
+            exclude = [torch.from_numpy(np.unique(np.asarray(queries[b].history if queries[b].exclude_history
+                                                             else [], dtype=np.int64))) for b in full]
             k = max(queries[b].k for b in full)
             scores, top = topk_chunked(users[full], self.table, k, self.chunk, exclude)
-            for j, b in enumerate(full):
-                pairs = zip(top[j, :queries[b].k].tolist(), scores[j, :queries[b].k].tolist(), strict=True)
-                out[b] = [(r, s) for r, s in pairs if s != float("-inf")]
+            for j, (rows, values) in enumerate(zip(top.tolist(), scores.tolist(), strict=True)):
+                k = queries[full[j]].k
+                out[full[j]] = [(r, s) for r, s in zip(rows[:k], values[:k], strict=True) if s != float("-inf")]
         for b, q in enumerate(queries):
             if q.candidates is None:
                 continue

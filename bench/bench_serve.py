@@ -1,0 +1,175 @@
+"""Serving throughput (issue 35): ``spectran serve`` under 1, 8 and 32 concurrent clients, with
+and without dynamic batching; server start time and resident memory; batch scoring users/s.
+
+Protocol, per run folder (``--runs office=PATH beauty=PATH``):
+- the server is started as a child process (``python -m spectran serve RUN --port 0 --threads T``),
+  once with dynamic batching (``--max-batch 64 --max-wait-ms W``) and once without
+  (``--no-batching``); start time = process start until it listens (model loaded), resident
+  memory = VmRSS after the load;
+- clients are keep-alive HTTP/1.1 connections of this process (asyncio, a minimal client so that
+  the load generator costs little CPU); each sends ``POST /recommend`` (k = 10, history excluded)
+  back to back for ``--seconds`` after a 1 s warm-up, histories = real users' test inputs (their
+  most recent 50 items), cycled;
+- reported: requests/s, p50 and p99 latency (ms, send to last byte), mean batch size, and the
+  batched / unbatched throughput ratio at each concurrency.
+With ``--score``: ``spectran score``'s users/s on the first run's dataset (every user, k = 10,
+chunks of 1024, no file written) against ``Recommender.recommend`` called per user (a sample).
+The clients share the machine with the server: on 2 cores the load generator takes CPU from it.
+
+    SPECTRAN_DATA=/work/shared/data python bench/bench_serve.py \\
+        --runs office=/work/runs-serve/office beauty=/work/runs-serve/beauty --score
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+async def _client(host: str, port: int, bodies: list[bytes], stop_at: float, warm_until: float,
+                  latencies: list[float], start: int) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    errors, i = 0, start
+    try:
+        while time.perf_counter() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += 1
+            t0 = time.perf_counter()
+            writer.write(b"POST /recommend HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            if t0 >= warm_until:
+                latencies.append(time.perf_counter() - t0)
+            if b" 200 " not in status:
+                errors += 1
+    finally:
+        writer.close()
+    return errors
+
+
+async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> dict[str, float]:
+    host, port = url.split("//")[1].rsplit(":", 1)
+    now = time.perf_counter()
+    warm_until, stop_at = now + 1.0, now + 1.0 + seconds
+    latencies: list[float] = []
+    errors = await asyncio.gather(*(_client(host, int(port), bodies, stop_at, warm_until, latencies, c * 97)
+                                    for c in range(clients)))
+    lat = np.array(latencies) * 1000
+    return {"rps": len(lat) / seconds, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+            "errors": sum(errors)}
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _histories(rec, n: int) -> list[list[int]]:
+    from spectran.data.batches import eval_sequences
+    from spectran.data.prepare import prepare
+
+    arrays = eval_sequences(prepare(rec.settings.data), "test", rec.max_len)
+    users = np.random.default_rng(0).choice(len(arrays.seqs), size=min(n, len(arrays.seqs)), replace=False)
+    return [arrays.seqs[u, :arrays.lengths[u]].tolist() for u in users]
+
+
+def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
+    import httpx
+
+    from spectran.serve.launch import ServerProcess
+    from spectran.serve.recommend import Recommender
+
+    rec = Recommender.from_run(run)
+    bodies = [json.dumps({"history": [rec.catalog.item_id(r - 1) for r in h], "k": 10}).encode()
+              for h in _histories(rec, 1000)]
+    rows, rps = [], {}
+    for mode, flags in (("batched", ["--max-batch", str(a.max_batch), "--max-wait-ms", str(a.max_wait_ms)]),
+                        ("unbatched", ["--no-batching"])):
+        with ServerProcess(run, ["--threads", str(a.threads), *flags]) as server:
+            rss = _rss_mib(server.pid)
+            for clients in a.clients:
+                before = httpx.get(server.url + "/meta", trust_env=False, timeout=30).json()["batching"]
+                r = asyncio.run(_load(server.url, bodies, clients, a.seconds))
+                after = httpx.get(server.url + "/meta", trust_env=False, timeout=30).json()["batching"]
+                batch = (after["items"] - before["items"]) / max(after["batches"] - before["batches"], 1)
+                rps[mode, clients] = r["rps"]
+                rows.append(f"| {name} | {mode} | {clients} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+                            f"{batch:.1f} | {r['errors']} |")
+                print(rows[-1], flush=True)
+            rows.append(f"| {name} | {mode} | start {server.start_seconds:.1f} s, resident {rss:.0f} MiB "
+                        f"({len(rec.catalog):,} items) | | | | | |")
+            print(rows[-1], flush=True)
+    for clients in a.clients:
+        rows.append(f"| {name} | batched / unbatched | {clients} | "
+                    f"{rps['batched', clients] / rps['unbatched', clients]:.2f}x | | | | |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def bench_score(run: str, a: argparse.Namespace) -> list[str]:
+    import torch
+
+    from spectran.serve.recommend import Recommender
+    from spectran.serve.score import score
+
+    torch.set_num_threads(a.threads)
+    rec = Recommender.from_run(run)
+    out = Path(a.workdir) / "bench_score.parquet"
+    done = score(run, out, k=10, batch_size=1024, progress=False, rec=rec)
+    out.unlink()
+    from spectran.serve.score import dataset_histories
+
+    users, rows = dataset_histories(rec)
+    sample = rows[:: max(1, len(rows) // a.per_user_sample)][:a.per_user_sample]
+    ids = [[rec.catalog.item_id(r) for r in h] for h in sample]
+    t0 = time.perf_counter()
+    for h in ids:
+        rec.recommend(h, k=10)
+    per_user = len(ids) / (time.perf_counter() - t0)
+    return [f"| {rec.settings.data.dataset} | {len(users):,} | {done['users_per_s']:.0f} | {per_user:.0f} | "
+            f"{done['users_per_s'] / per_user:.1f}x |"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", nargs="+", required=True, help="NAME=RUN_DIR ...")
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per level (after 1 s warm-up)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the server")
+    ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument("--max-wait-ms", type=float, default=2.0)
+    ap.add_argument("--score", action="store_true", help="also time batch scoring on the last run's dataset")
+    ap.add_argument("--per-user-sample", type=int, default=2000, help="users timed one by one (Recommender)")
+    ap.add_argument("--workdir", default="/tmp")
+    a = ap.parse_args()
+    runs = dict(item.split("=", 1) for item in a.runs)
+    print(f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at the start), server --threads "
+          f"{a.threads}, batching --max-batch {a.max_batch} --max-wait-ms {a.max_wait_ms}, {a.seconds:.0f} s per level",
+          flush=True)
+    table = ["| run | mode | clients | requests/s | p50 ms | p99 ms | mean batch | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    print("\n".join(table), flush=True)
+    for name, run in runs.items():
+        table += bench_run(name, run, a)
+    print("\n" + "\n".join(table))
+    if a.score:
+        scored = ["| dataset | users | score users/s | Recommender per user, users/s | ratio |",
+                  "|---|---:|---:|---:|---:|", *bench_score(list(runs.values())[-1], a)]
+        print("\n" + "\n".join(scored))
+
+
+if __name__ == "__main__":
+    main()
