@@ -3,8 +3,8 @@ and without dynamic batching; server start time and resident memory; batch scori
 
 Protocol, per run folder (``--runs office=PATH beauty=PATH``):
 - the server is started as a child process (``python -m spectran serve RUN --port 0 --threads T``),
-  once with dynamic batching (``--max-batch 64 --max-wait-ms W``) and once without
-  (``--no-batching``); start time = process start until it listens (model loaded), resident
+  with dynamic batching (``--max-batch 64 --max-wait-ms W``, once per W of ``--max-wait-ms``,
+  default 0 and 2) and once without (``--no-batching``); start time = process start until it listens (model loaded), resident
   memory = VmRSS after the load;
 - clients are keep-alive HTTP/1.1 connections of this process (asyncio, a minimal client so that
   the load generator costs little CPU); each sends ``POST /recommend`` (k = 10, history excluded)
@@ -96,8 +96,9 @@ def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
     bodies = [json.dumps({"history": [rec.catalog.item_id(r - 1) for r in h], "k": 10}).encode()
               for h in _histories(rec, 1000)]
     rows, rps = [], {}
-    for mode, flags in (("batched", ["--max-batch", str(a.max_batch), "--max-wait-ms", str(a.max_wait_ms)]),
-                        ("unbatched", ["--no-batching"])):
+    modes = [(f"batched, wait {w:g} ms", ["--max-batch", str(a.max_batch), "--max-wait-ms", str(w)])
+             for w in a.max_wait_ms] + [("unbatched", ["--no-batching"])]
+    for mode, flags in modes:
         with ServerProcess(run, ["--threads", str(a.threads), *flags]) as server:
             rss = _rss_mib(server.pid)
             for clients in a.clients:
@@ -112,10 +113,11 @@ def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
             rows.append(f"| {name} | {mode} | start {server.start_seconds:.1f} s, resident {rss:.0f} MiB "
                         f"({len(rec.catalog):,} items) | | | | | |")
             print(rows[-1], flush=True)
-    for clients in a.clients:
-        rows.append(f"| {name} | batched / unbatched | {clients} | "
-                    f"{rps['batched', clients] / rps['unbatched', clients]:.2f}x | | | | |")
-        print(rows[-1], flush=True)
+    for mode, _ in modes[:-1]:
+        for clients in a.clients:
+            rows.append(f"| {name} | {mode} / unbatched | {clients} | "
+                        f"{rps[mode, clients] / rps['unbatched', clients]:.2f}x | | | | |")
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -150,14 +152,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per level (after 1 s warm-up)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the server")
     ap.add_argument("--max-batch", type=int, default=64)
-    ap.add_argument("--max-wait-ms", type=float, default=2.0)
+    ap.add_argument("--max-wait-ms", type=float, nargs="+", default=[0.0, 2.0], help="one batched server per value")
     ap.add_argument("--score", action="store_true", help="also time batch scoring on the last run's dataset")
     ap.add_argument("--per-user-sample", type=int, default=2000, help="users timed one by one (Recommender)")
     ap.add_argument("--workdir", default="/tmp")
     a = ap.parse_args()
     runs = dict(item.split("=", 1) for item in a.runs)
     print(f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at the start), server --threads "
-          f"{a.threads}, batching --max-batch {a.max_batch} --max-wait-ms {a.max_wait_ms}, {a.seconds:.0f} s per level",
+          f"{a.threads}, batching --max-batch {a.max_batch}, {a.seconds:.0f} s per level",
           flush=True)
     table = ["| run | mode | clients | requests/s | p50 ms | p99 ms | mean batch | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]

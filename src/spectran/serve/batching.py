@@ -2,7 +2,8 @@
 
 A :class:`Batcher` lives on the server's event loop. :meth:`Batcher.submit` queues one item and
 awaits its result; a single worker task takes the queued items as one batch once ``max_batch``
-are waiting or the oldest has waited ``max_wait`` seconds (whichever is first), and runs the batch
+are waiting or the oldest has waited ``max_wait`` seconds (whichever is first; when the last
+batch held a single item, i.e. there is no concurrent load, it does not wait), and runs the batch
 function on the model thread (one thread: the model is never called concurrently, and
 :meth:`Batcher.exclusive` runs other model work, such as adding items, between batches).
 ``max_batch = 1`` answers every request alone (no batching, no wait).
@@ -44,6 +45,7 @@ class Batcher(Generic[T, R]):
             raise ValueError(f"max_batch must be >= 1 and max_wait >= 0, got {max_batch}, {max_wait}")
         self.run_batch, self.max_batch, self.max_wait = run_batch, max_batch, max_wait
         self.stats = BatchStats()
+        self._last = 2  # size of the last batch: after a batch of one (no load) nobody is waited for
         self._pending: deque[tuple[T, asyncio.Future[R], float]] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -86,7 +88,7 @@ class Batcher(Generic[T, R]):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            while len(self._pending) < self.max_batch:
+            while len(self._pending) < self.max_batch and self._last > 1:
                 left = self._pending[0][2] + self.max_wait - time.monotonic()
                 if left <= 0:
                     break
@@ -99,6 +101,7 @@ class Batcher(Generic[T, R]):
             batch = [entry for entry in batch if not entry[1].done()]  # a client that went away
             if not batch:
                 continue
+            self._last = len(batch)
             self.stats.batches += 1
             self.stats.items += len(batch)
             self.stats.largest = max(self.stats.largest, len(batch))
