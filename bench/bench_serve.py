@@ -2,22 +2,23 @@
 and without dynamic batching; server start time and resident memory; batch scoring users/s.
 
 Protocol, per run folder (``--runs office=PATH beauty=PATH``):
-- the server is started as a child process (``python -m spectran serve RUN --port 0 --threads T``),
-  with dynamic batching (``--max-batch 64 --max-wait-ms W``, once per W of ``--max-wait-ms``,
-  default 0 and 2) and once without (``--no-batching``); start time = process start until it listens (model loaded), resident
-  memory = VmRSS after the load;
+- the servers are child processes (``python -m spectran serve RUN --port 0 --threads T``): one
+  per ``--max-wait-ms`` W (dynamic batching, ``--max-batch 64 --max-wait-ms W``; default W = 0
+  and 2) and one ``--no-batching``, all started at once; start time = process start until it
+  listens (model loaded), resident memory = VmRSS after the load;
 - clients are keep-alive HTTP/1.1 connections of this process (asyncio, a minimal client so that
   the load generator costs little CPU); each sends ``POST /recommend`` (k = 10, history excluded)
   back to back for ``--seconds`` after a 1 s warm-up, histories = real users' test inputs (their
   most recent 50 items), cycled;
-- reported: requests/s, p50 and p99 latency (ms, send to last byte), mean batch size, and the
-  batched / unbatched throughput ratio at each concurrency.
-With ``--score``: ``spectran score``'s users/s on the first run's dataset (every user, k = 10,
-chunks of 1024, no file written) against ``Recommender.recommend`` called per user (a sample).
+- the measurements alternate between the servers, ``--rounds`` times, so that a change in the
+  machine's background load hits every mode alike; reported: requests/s (median of the rounds),
+  p50 and p99 latency (ms, send to last byte, all rounds pooled), mean batch size, errors, and
+  each batched mode's throughput over the unbatched one at each concurrency.
+With ``--score``: ``spectran score``'s users/s on the last run's dataset (every user, k = 10,
+chunks of 1024, to a Parquet file) against ``Recommender.recommend`` called per user (a sample).
 The clients share the machine with the server: on 2 cores the load generator takes CPU from it.
 
-    SPECTRAN_DATA=/work/shared/data python bench/bench_serve.py \\
-        --runs office=/work/runs-serve/office beauty=/work/runs-serve/beauty --score
+    nice -n 15 python bench/bench_serve.py --runs office=runs/office beauty=runs/beauty --score
 """
 
 from __future__ import annotations
@@ -65,9 +66,7 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> 
     latencies: list[float] = []
     errors = await asyncio.gather(*(_client(host, int(port), bodies, stop_at, warm_until, latencies, c * 97)
                                     for c in range(clients)))
-    lat = np.array(latencies) * 1000
-    return {"rps": len(lat) / seconds, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-            "errors": sum(errors)}
+    return {"rps": len(latencies) / seconds, "latencies": np.array(latencies), "errors": sum(errors)}
 
 
 def _rss_mib(pid: int) -> float:
@@ -87,6 +86,8 @@ def _histories(rec, n: int) -> list[list[int]]:
 
 
 def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
+    from contextlib import ExitStack
+
     import httpx
 
     from spectran.serve.launch import ServerProcess
@@ -95,23 +96,37 @@ def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
     rec = Recommender.from_run(run)
     bodies = [json.dumps({"history": [rec.catalog.item_id(r - 1) for r in h], "k": 10}).encode()
               for h in _histories(rec, 1000)]
-    rows, rps = [], {}
     modes = [(f"batched, wait {w:g} ms", ["--max-batch", str(a.max_batch), "--max-wait-ms", str(w)])
              for w in a.max_wait_ms] + [("unbatched", ["--no-batching"])]
-    for mode, flags in modes:
-        with ServerProcess(run, ["--threads", str(a.threads), *flags]) as server:
-            rss = _rss_mib(server.pid)
+    rows = []
+    with ExitStack() as stack:
+        servers = {}
+        for mode, flags in modes:
+            servers[mode] = stack.enter_context(ServerProcess(run, ["--threads", str(a.threads), *flags]))
+            rows.append(f"| {name} | {mode}: start {servers[mode].start_seconds:.1f} s, resident "
+                        f"{_rss_mib(servers[mode].pid):.0f} MiB ({len(rec.catalog):,} items) | | | | | | |")
+            print(rows[-1], flush=True)
+        runs: dict[tuple[str, int], list[dict]] = {(m, c): [] for m, _ in modes for c in a.clients}
+        batches: dict[tuple[str, int], list[tuple[int, int]]] = {key: [] for key in runs}
+        for _ in range(a.rounds):
             for clients in a.clients:
-                before = httpx.get(server.url + "/meta", trust_env=False, timeout=30).json()["batching"]
-                r = asyncio.run(_load(server.url, bodies, clients, a.seconds))
-                after = httpx.get(server.url + "/meta", trust_env=False, timeout=30).json()["batching"]
-                batch = (after["items"] - before["items"]) / max(after["batches"] - before["batches"], 1)
-                rps[mode, clients] = r["rps"]
-                rows.append(f"| {name} | {mode} | {clients} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-                            f"{batch:.1f} | {r['errors']} |")
-                print(rows[-1], flush=True)
-            rows.append(f"| {name} | {mode} | start {server.start_seconds:.1f} s, resident {rss:.0f} MiB "
-                        f"({len(rec.catalog):,} items) | | | | | |")
+                for mode, _ in modes:
+                    url = servers[mode].url
+                    before = httpx.get(url + "/meta", trust_env=False, timeout=30).json()["batching"]
+                    runs[mode, clients].append(asyncio.run(_load(url, bodies, clients, a.seconds)))
+                    after = httpx.get(url + "/meta", trust_env=False, timeout=30).json()["batching"]
+                    batches[mode, clients].append((after["items"] - before["items"],
+                                                   after["batches"] - before["batches"]))
+    rps = {}
+    for mode, _ in modes:
+        for clients in a.clients:
+            done = runs[mode, clients]
+            lat = np.concatenate([r["latencies"] for r in done]) * 1000
+            rps[mode, clients] = float(np.median([r["rps"] for r in done]))
+            items, count = (sum(x) for x in zip(*batches[mode, clients], strict=True))
+            errors = sum(r["errors"] for r in done)
+            rows.append(f"| {name} | {mode} | {clients} | {rps[mode, clients]:.0f} | {np.percentile(lat, 50):.1f} | "
+                        f"{np.percentile(lat, 99):.1f} | {items / max(count, 1):.1f} | {errors} |")
             print(rows[-1], flush=True)
     for mode, _ in modes[:-1]:
         for clients in a.clients:
@@ -149,7 +164,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="+", required=True, help="NAME=RUN_DIR ...")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per level (after 1 s warm-up)")
+    ap.add_argument("--seconds", type=float, default=4.0, help="measured seconds per level (after 1 s warm-up)")
+    ap.add_argument("--rounds", type=int, default=3, help="measurements per (mode, clients), interleaved")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the server")
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--max-wait-ms", type=float, nargs="+", default=[0.0, 2.0], help="one batched server per value")
@@ -159,7 +175,8 @@ def main() -> None:
     a = ap.parse_args()
     runs = dict(item.split("=", 1) for item in a.runs)
     print(f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at the start), server --threads "
-          f"{a.threads}, batching --max-batch {a.max_batch}, {a.seconds:.0f} s per level",
+          f"{a.threads}, batching --max-batch {a.max_batch}, {a.rounds} rounds of {a.seconds:.0f} s per level, "
+          "modes interleaved",
           flush=True)
     table = ["| run | mode | clients | requests/s | p50 ms | p99 ms | mean batch | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]

@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-from spectran.serve.launch import ServerProcess  # noqa: E402
-from test_serve_http import server_env, synthetic_run  # noqa: E402, F401 - the trained run fixture
+from spectran.serve.launch import ServerProcess
+from test_serve_http import server_env, synthetic_run  # noqa: F401 - the trained run fixture
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -74,9 +74,9 @@ def _browse(chromium: str, url: str, profile, *args: str) -> subprocess.Complete
                           text=True, timeout=120, check=False, env=dict(os.environ, HOME=str(profile)))
 
 
-def test_the_page_shows_the_top_k_with_titles(tmp_path, synthetic_run):
+def test_the_page_shows_the_top_k_with_titles(tmp_path, request):
     chromium = _chromium()
-    run, cache, rec = synthetic_run
+    run, cache, rec = request.getfixturevalue("synthetic_run")
     history = [3, 11, 19]
     word = rec.catalog.texts[10].split()[0]
     with ServerProcess(run, ["--threads", "1"], env=server_env(cache)) as server:
