@@ -9,8 +9,8 @@ figure. Then the ranking of the methods by test mean: at the defaults, tuned, an
 With ``--tune DIR...`` each study's best trial is named, and whether it was one of the study's
 random start-up trials (read from ``tune.json`` and the space's ``study.startup_trials``).
 
-    python bench/tuned_vs_default.py --default docs/results/office_table.csv \\
-        --tuned docs/results/tuned_office_report.csv --tune runs/tune/office/*
+    python bench/tuned_vs_default.py --default docs/results/data/office_table.csv \\
+        --tuned docs/results/data/tuned_office_report.csv --tune runs/tune/office/*
 """
 
 from __future__ import annotations

@@ -74,9 +74,9 @@ def test_unknown_test_name():
 
 
 def test_the_committed_smoke_significance_is_reproduced(tmp_path):
-    """docs/results/smoke/report_significance.csv was written by the hand-written tests; retrain
+    """docs/results/data/smoke/report_significance.csv was written by the hand-written tests; retrain
     the two rows it compares (synthetic data, seconds) and test their per-user NDCG@10 again."""
-    with (ROOT / "docs/results/smoke/report_significance.csv").open(encoding="utf-8") as fh:
+    with (ROOT / "docs/results/data/smoke/report_significance.csv").open(encoding="utf-8") as fh:
         (row,) = list(csv.DictReader(fh))
     planned = apply_filters(expand(load_sweep(ROOT / "sweeps/smoke.yaml"), tmp_path, threads=1),
                             [f"label={row['ours']},{row['baseline']}"])

@@ -43,7 +43,8 @@ from spectran.train.losses import make_loss
 from spectran.train.sinks import Sink, make_sinks
 
 
-def environment() -> dict[str, Any]:
+def environment(device: torch.device | None = None) -> dict[str, Any]:
+    """What a run needs to be reproduced bitwise: versions, thread count, device, CPU model."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parent, timeout=5, check=False).stdout.strip() or None
@@ -53,7 +54,24 @@ def environment() -> dict[str, Any]:
 
     return {"spectran": spectran.__version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "git_commit": commit,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "device": device_name(device), "cpu": cpu_model()}
+
+
+def device_name(device: torch.device | None) -> str | None:
+    if device is None:
+        return None
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def cpu_model() -> str:
+    """The CPU's model name (results can differ between CPU models: other vector kernels)."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text(errors="replace").splitlines() if info.is_file() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine()
 
 
 def check_run_dir(out: Path, s: RunSettings) -> None:
@@ -111,7 +129,7 @@ def train(settings: RunSettings, out: str | Path, exp: AssembledRun | None = Non
         trainer = make_trainer(exp, out, dinfo, settings, sinks)
         trainer.resume()  # from `last`; one trained with other settings is refused here
         if dinfo.is_main:
-            start_run_folder(RunFolder(out), settings, exp.data, dinfo)
+            start_run_folder(RunFolder(out), settings, exp.data, dinfo, device)
         state = trainer.fit()
         trainer.load_best()
         fit = {"best_epoch": state.best_epoch, "epochs": state.epoch,
@@ -119,14 +137,15 @@ def train(settings: RunSettings, out: str | Path, exp: AssembledRun | None = Non
         return finish_run(exp, out, fit, dinfo)
 
 
-def start_run_folder(folder: RunFolder, settings: RunSettings, data: PreparedDataset, dinfo: DistInfo) -> None:
+def start_run_folder(folder: RunFolder, settings: RunSettings, data: PreparedDataset, dinfo: DistInfo,
+                     device: torch.device | None = None) -> None:
     """Write what the run is (settings, data identity, environment); a finished run trained on
     is unfinished until its metrics are written again."""
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.unfinish()
     write_json(folder.data, data_identity(data))
     folder.write_settings(settings)
-    folder.write_env(environment() | {"world_size": dinfo.world_size})
+    folder.write_env(environment(device) | {"world_size": dinfo.world_size})
 
 
 def finished_metrics(out: Path, s: RunSettings) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ and the model modules receive ready tensors.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_deterministic(on: bool) -> None:
+    """Switch torch's deterministic algorithms on or off for this process (``train.deterministic``).
+
+    The model gathers item rows with ``F.embedding``, whose CPU backward is reproducible at any
+    thread count; this switch covers any other op with a non-deterministic default (CPU
+    ``index_put_`` with accumulation; on CUDA, atomics-based kernels and cuBLAS workspaces, hence
+    the ``CUBLAS_WORKSPACE_CONFIG`` it sets when unset). Ops without a deterministic version warn."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+
+
 def semantic_matrix(s: RunSettings, ds: PreparedDataset) -> np.ndarray:
     """E (N, D) for the dataset's items, from the embedding cache (encoded on demand)."""
     from spectran.text.api import load_or_encode
@@ -91,6 +104,7 @@ def assemble_run(s: RunSettings, data: PreparedDataset | None = None,
     """The run ``s`` describes, on ``device`` (default: the one ``train.device`` names)."""
     if s.train.threads > 0:
         torch.set_num_threads(s.train.threads)
+    make_deterministic(s.train.deterministic)
     ds = data if data is not None else prepare(s.data)
     mspec, bspec = method_spec(s.model.method), backbone_spec(s.model.backbone)
     ctx = item_context(s, ds, mspec.needs_text, mspec.needs_basis)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from spectran.backbones.base import Backbone
 from spectran.encoders.base import ItemEncoder
@@ -44,7 +45,9 @@ class SeqRecModel(nn.Module):
         if self.mask_embedding is not None:
             rows.append(self.mask_embedding.to(table.dtype))
         lookup = torch.cat(rows, dim=0)  # (N + 1 [+ 1], V * d)
-        x = lookup[seqs]  # (B, L, V * d)
+        # F.embedding, not lookup[seqs]: its CPU backward adds each row's gradients in a fixed order
+        # at any thread count, where indexing's (index_put_ accumulate) varies between runs
+        x = F.embedding(seqs, lookup)  # (B, L, V * d)
         valid = seqs != 0
         outs = [bb(x[..., v * self.dim:(v + 1) * self.dim], valid) for v, bb in enumerate(self.backbones)]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)

@@ -83,6 +83,9 @@ class TrainSettings:
     num_negatives: int = 1024  # for loss=sampled
     negatives: Literal["uniform", "in_batch"] = "uniform"  # for loss=sampled (logQ-corrected)
     threads: int = field(default=0, metadata=BOOKKEEPING)  # torch intra-op threads; 0 = torch's default
+    # torch's deterministic algorithms (warn where an op has none): with a fixed thread count, torch
+    # version and device, the same command gives bitwise-identical metrics and checkpoints
+    deterministic: bool = field(default=True, metadata=BOOKKEEPING)
     device: str = field(default="auto", metadata=BOOKKEEPING)  # auto, cpu, cuda, cuda:N
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast: bf16 on CPU or GPU, fp16 on GPU only
     ce_chunk: int = 0  # loss=ce: targets per block of the chunked softmax (chunk x N logits); 0 = plain (T, N)

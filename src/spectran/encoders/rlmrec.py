@@ -107,7 +107,7 @@ def build(s: RlmrecSettings, ctx: ItemContext) -> RLMRec:
 
 
 # the best of 16 Optuna trials on office (SASRec, d = 64, MiniLM), 4 significant digits; it beat the
-# shared defaults on office (3 seeds) and on beauty (docs/results/tuned_office.md)
+# shared defaults on office (3 seeds) and on beauty (docs/results/what_tuning_changes.md)
 RECIPES = {"sasrec": {"train.lr": 0.001142, "train.batch_size": 128, "train.weight_decay": 0.01,
                       "backbone.dropout": 0.448, "method.beta": 0.9062, "method.temperature": 0.5479}}
 

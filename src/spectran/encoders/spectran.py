@@ -255,7 +255,7 @@ def build(s: SpecTranSettings, ctx: ItemContext) -> SpecTran:
 
 
 # the best of 16 Optuna trials on office (SASRec, d = 64, MiniLM), 4 significant digits; it beat the
-# shared defaults on office (3 seeds) and on beauty (docs/results/tuned_office.md)
+# shared defaults on office (3 seeds) and on beauty (docs/results/what_tuning_changes.md)
 RECIPES = {"sasrec": {"train.lr": 0.001811, "train.batch_size": 64, "train.weight_decay": 0.0,
                       "backbone.dropout": 0.1962, "method.scale": 1.249, "method.gate_init": 0.07642,
                       "method.shrink": 0.6394}}

@@ -70,7 +70,7 @@ def build(s: SvdFrozenSettings, ctx: ItemContext) -> SvdFrozen:
 
 
 # the best of 16 Optuna trials on office (SASRec, d = 64, MiniLM), 4 significant digits; it beat the
-# shared defaults on office (3 seeds) and on beauty (docs/results/tuned_office.md)
+# shared defaults on office (3 seeds) and on beauty (docs/results/what_tuning_changes.md)
 RECIPES = {"sasrec": {"train.lr": 0.003832, "train.batch_size": 256, "train.weight_decay": 0.1,
                       "backbone.dropout": 0.4113, "method.scale": 1.318}}
 

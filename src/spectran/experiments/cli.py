@@ -44,6 +44,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         apply_override(spec.base, assignment)
     runs = expand(spec, args.out, threads=threads_per_worker(args.workers))
     runs = apply_filters(runs, args.filter)
+    if args.claims:
+        return _sweep_claimed(args, runs, list(spec.rows) or None)
     if args.dry_run:
         for run in runs:
             print(f"{run_state(run.folder):<20} {run.label:<28} {run.folder}")
@@ -56,9 +58,65 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+def _sweep_claimed(args: argparse.Namespace, runs: list, rows: list[str] | None) -> int:
+    """``sweep --claims URL``: this worker's share of a grid whose cells live in a database."""
+    from spectran.experiments.claimed import cell_name, grid_line, run_claimed
+    from spectran.experiments.claims import ClaimBoard
+    from spectran.experiments.execute import summarise
+    from spectran.experiments.sweep import run_state
+
+    board = ClaimBoard(args.claims, args.grid or Path(args.out).resolve().name,
+                       heartbeat_timeout=args.heartbeat_timeout, max_attempts=args.max_attempts)
+    try:
+        if args.dry_run:
+            cells = board.rows()
+            for run in runs:
+                row = cells.get(cell_name(Path(args.out), run))
+                held = "not registered" if row is None else \
+                    f"{row.state} ({row.attempts} attempts{f', {row.worker}' if row.worker else ''})"
+                print(f"{run_state(run.folder):<20} {held:<40} {run.label:<28} {run.folder}")
+            print(f"{len(runs)} runs", file=sys.stderr)
+            return 0
+        outcomes = run_claimed(runs, args.out, board, workers=args.workers, rows=rows,
+                               retry_failed=args.retry_failed)
+        print(outcome_table(outcomes))
+        print(summarise(outcomes))
+        print(grid_line(board))
+    finally:
+        board.close()
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _paper_table(args: argparse.Namespace) -> int:
+    """``report --paper-table``: the grid as the paper prints it."""
+    from spectran.experiments.paper_report import paper_report
+    from spectran.experiments.report import write_csv
+
+    for flag, given in (("--group-by", args.group_by), ("--extras", args.extras), ("--cold", args.cold),
+                        ("--rows", args.rows), ("--plot-dim", args.plot_dim), ("--against all", args.against == "all")):
+        if given:
+            raise ConfigError(f"--paper-table does not take {flag} (tables per encoder and backbone, "
+                              "rows in the paper's order, gains over the baselines)")
+    metrics = [m.strip().lower() for m in args.metrics.split(",")] if args.metrics else None
+    markdown, cells, gains = paper_report(args.paths, args.ours, metrics, args.test, args.filter)
+    if not args.out:
+        print(markdown)
+        return 0
+    from spectran.io import write_text
+
+    out = Path(args.out)
+    write_text(out, markdown)
+    write_csv(out.with_suffix(".csv"), cells)
+    write_csv(out.with_name(out.stem + "_gains.csv"), gains)
+    print(f"wrote {out}, {out.with_suffix('.csv')} and {out.with_name(out.stem + '_gains.csv')}", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from spectran.experiments.report import report, write_csv
 
+    if args.paper_table:
+        return _paper_table(args)
     metrics = [m.strip().lower() for m in args.metrics.split(",")] if args.metrics else None
     rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
     markdown, cells, tests = report(args.paths, metrics, ours=args.ours, group_by=args.group_by,
@@ -96,6 +154,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a setting of every run (applied to the sweep's base)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--claims", metavar="URL",
+                   help="claim runs from this database (sqlite:///PATH, or postgresql://user@host/db for "
+                        "workers on several machines) instead of file locks; see docs/scaling.md")
+    p.add_argument("--grid", help="the grid's name in the --claims database (default: the --out folder's name)")
+    p.add_argument("--heartbeat-timeout", type=float, default=300.0, metavar="S",
+                   help="with --claims: a running run whose worker sent no heartbeat for S seconds is "
+                        "handed on to another worker")
+    p.add_argument("--max-attempts", type=int, default=3,
+                   help="with --claims: a run whose worker died this many times is marked failed")
+    p.add_argument("--retry-failed", action="store_true", help="with --claims: try failed runs again")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("report", help="table of mean ± std over seeds, gain and significance")
@@ -118,4 +186,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot-dim", metavar="FILE.png",
                    help="also plot test metric against model.dim per method (dimension sensitivity)")
     p.add_argument("--dim-metric", default="ndcg@10", help="metric of --plot-dim")
+    p.add_argument("--paper-table", action="store_true",
+                   help="the grid as the paper prints it: a table per text encoder and backbone, datasets as "
+                        "column groups, n per cell, gains of --ours over the baselines with significance "
+                        "marks and their averages")
     p.set_defaults(func=_cmd_report)

@@ -80,6 +80,17 @@ class RunRecord:
     def ranks_path(self, split: str = "test") -> Path:
         return RunFolder(self.folder).ranks(split)
 
+    @cached_property
+    def environment(self) -> dict[str, Any]:
+        """``env.json`` (empty where the folder has none or it is unreadable JSON)."""
+        path = RunFolder(self.folder).env
+        if not path.is_file():
+            return {}
+        try:
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError):
+            return {}
+
 
 def _load(folder: Path) -> RunRecord:
     run = RunFolder(folder)

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.eval.metrics import ndcg
 from spectran.experiments.collect import (
     RunRecord,
     assign_variants,
@@ -40,8 +39,8 @@ from spectran.experiments.collect import (
     sweep_row_order,
     unfinished_runs,
 )
+from spectran.experiments.paper_table import mean_user_metric
 from spectran.experiments.stats import TestResult, paired_test
-from spectran.runfolder import RunFolder
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_K = 10
@@ -144,11 +143,28 @@ def protocol_warnings(runs: list[RunRecord]) -> list[str]:
     encoders = sorted({str(r.protocol.get("encoder")) for r in runs if r.protocol.get("encoder") is not None})
     if len(encoders) > 1:
         out.append(f"runs in this table differ in encoder: {', '.join(encoders)}")
+    out += environment_warnings(runs)
     for dataset in sorted({r.dataset for r in runs}):
         for name in _DATASET_PROTOCOL:
             values = sorted({str(r.protocol.get(name)) for r in runs if r.dataset == dataset})
             if len(values) > 1:
                 out.append(f"{dataset}: runs differ in {name}: {', '.join(values)}")
+    return out
+
+
+# what makes two runs of one command give the same numbers bitwise (recorded in env.json)
+_REPRODUCIBILITY = ("threads", "torch", "device", "cpu", "deterministic")
+
+
+def environment_warnings(runs: list[RunRecord]) -> list[str]:
+    """One warning per env.json field in which the table's runs differ: their numbers are not
+    comparable bitwise, so differences below the run-to-run spread are not findings."""
+    out = []
+    for name in _REPRODUCIBILITY:
+        values = sorted({str(r.environment[name]) for r in runs if name in r.environment})
+        if len(values) > 1:
+            out.append(f"runs in this table were made with different {name} ({', '.join(values)}): the same "
+                       "command gives different numbers under each, so compare gains against the seed spread")
     return out
 
 
@@ -192,15 +208,7 @@ def seed_test(mine: list[RunRecord], theirs: list[RunRecord]) -> dict[str, Any]:
 
 def mean_user_ndcg(runs: list[RunRecord]) -> np.ndarray:
     """(U,) per-user test NDCG@10 averaged over the seeds ``runs`` (checked against their metrics.json)."""
-    arrays = [ndcg(r.ranks("test"), TEST_K).numpy() for r in runs]
-    if len({a.shape for a in arrays}) > 1:
-        raise SpectranError(f"{runs[0].folder}: seeds of one configuration have different user counts")
-    for r, a in zip(runs, arrays, strict=True):  # the ranks must be the ones the metrics were computed from
-        expected = r.value(TEST_METRIC)
-        if abs(float(a.mean()) - expected) > 1e-6:
-            raise SpectranError(f"{r.ranks_path('test')}: per-user NDCG@10 mean {a.mean():.6f} does "
-                                f"not match {RunFolder.METRICS} {expected:.6f}")
-    return np.mean(arrays, axis=0)
+    return mean_user_metric(runs, TEST_METRIC)
 
 
 def _fmt(cell: Cell | None, common_n: int, bold: bool, median: bool = False) -> str:

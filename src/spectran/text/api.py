@@ -39,7 +39,8 @@ from spectran.text.settings import TextSettings
 
 
 def render_texts(ds: PreparedDataset, s: TextSettings) -> list[str]:
-    """The text of every item in item order; a missing or empty field is a DataError naming the item."""
+    """The text of every item in item order, inside ``text.prompt`` when one is set; a missing or
+    empty field is a DataError naming the item."""
     if not s.fields:
         raise DataError("text.fields is empty: name at least one item field (e.g. [text])")
     source = next((n for n in ds.meta.get("sources", {}) if n.startswith("items")), "items")
@@ -56,7 +57,8 @@ def render_texts(ds: PreparedDataset, s: TextSettings) -> list[str]:
                                 f"{list(s.fields)} needs a non-empty '{name}' for every item)")
             parts.append(text)
         texts.append(s.separator.join(parts))
-    return texts
+    template = s.template()
+    return texts if template == "{text}" else [template.replace("{text}", t) for t in texts]
 
 
 def _npy_source(s: TextSettings) -> Path | None:
@@ -74,8 +76,11 @@ def _identity(ds: PreparedDataset, s: TextSettings, texts_sha: str | None) -> di
                 "template": None, "pooling": "n/a", "normalize": s.normalize, "dtype": "fp32",
                 "max_length": 0, "items": ds.num_items, "texts_sha256": None}
     info = describe(s)
+    template: dict[str, Any] = {"fields": list(s.fields), "separator": s.separator}
+    if s.template() != "{text}":  # only when set: caches made before prompts existed keep their identity
+        template["prompt"] = s.template()
     return {"encoder": info.name, "encoder_version": info.version, "dim": info.dim,
-            "template": {"fields": list(s.fields), "separator": s.separator}, "pooling": info.pooling,
+            "template": template, "pooling": info.pooling,
             "normalize": s.normalize, "dtype": info.dtype, "max_length": info.max_length,
             "items": ds.num_items, "texts_sha256": texts_sha}
 

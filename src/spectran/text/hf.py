@@ -73,7 +73,10 @@ def dtype_name(name: str, device: str) -> str:
 class HFEncoder:
     """AutoTokenizer + AutoModel from a local folder, pooled by :func:`pool`."""
 
-    def __init__(self, info: EncoderInfo, batch_size: int, device: str) -> None:
+    def __init__(self, info: EncoderInfo, batch_size: int, device: str, layer: int = -1,
+                 causal: bool | None = None) -> None:
+        """``layer``: -1 pools the last hidden state, k >= 1 the output of block k. ``causal``: the
+        model is a decoder LLM (None: read from its config)."""
         offline()
         import transformers
         from transformers import AutoModel, AutoTokenizer
@@ -82,6 +85,7 @@ class HFEncoder:
         if info.path is None:
             raise SpectranError(f"text encoder {info.name}: no model folder")
         self.info, self.batch_size = info, batch_size
+        self.pooling = info.pooling.split("@")[0]  # the identity's "mean@layer9" pools by "mean"
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(info.dtype, self.device)
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(info.path), local_files_only=True)
@@ -96,20 +100,37 @@ class HFEncoder:
         self.model: Any = AutoModel.from_pretrained(str(info.path), local_files_only=True, **{key: self.dtype})
         self.model.to(self.device).eval()
         config = self.model.config
-        causal = bool(getattr(config, "is_decoder", False)) or any(
-            "CausalLM" in a for a in (getattr(config, "architectures", None) or []))
-        if causal and info.pooling == "cls":
+        if causal is None:
+            causal = bool(getattr(config, "is_decoder", False)) or any(
+                "CausalLM" in a for a in (getattr(config, "architectures", None) or []))
+        blocks = int(getattr(config, "num_hidden_layers", 0) or 0)
+        if layer != -1 and not 1 <= layer < blocks:
+            raise ConfigError(f"text.layer={layer}: {info.path} has {blocks} blocks; use -1 (the last, after the "
+                              f"final norm) or 1..{blocks - 1}")
+        self.layer = layer
+        if causal and self.pooling == "cls":
             raise ConfigError(f"{info.path}: text.pooling=cls on a causal LM gives every text the same vector "
                               "(its first token sees nothing after it); use last or mean")
         self.dim = int(self.model.config.hidden_size)
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        # batches of similar length waste little compute on padding; rows return in input order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = []
         for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True, truncation=True,
-                                   max_length=self.info.max_length, return_tensors="pt")
+            chunk = [texts[i] for i in order[start:start + self.batch_size]]
+            batch = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.info.max_length,
+                                   return_tensors="pt")
             batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-            hidden = self.model(**batch).last_hidden_state  # (B, L, H)
-            out.append(pool(hidden, batch["attention_mask"], self.info.pooling).cpu().numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+            if self.layer == -1:
+                hidden = self.model(**batch).last_hidden_state  # (B, L, H)
+            else:  # hidden_states[0] is the token embeddings, [k] the output of block k
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.layer]
+            out.append(pool(hidden, batch["attention_mask"], self.pooling).cpu().numpy())
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        rows = np.concatenate(out).astype(np.float32)
+        result = np.empty_like(rows)
+        result[order] = rows
+        return result

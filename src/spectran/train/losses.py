@@ -41,12 +41,15 @@ class FullSoftmaxCE:
 
 
 class BinaryCE:
-    """Original SASRec loss: BCE on the target and one uniformly drawn negative per position."""
+    """Original SASRec loss: BCE on the target and one uniformly drawn negative per position.
+
+    Rows are gathered with F.embedding, whose CPU backward is reproducible at any thread count
+    (indexing's backward is not), here and in the sampled softmax."""
 
     def __call__(self, hidden, targets, table, generator=None):
         neg = torch.randint(1, table.shape[0] + 1, targets.shape, generator=generator).to(targets.device)
-        pos_logit = (hidden * table[targets - 1]).sum(-1)
-        neg_logit = (hidden * table[neg - 1]).sum(-1)
+        pos_logit = (hidden * F.embedding(targets - 1, table)).sum(-1)
+        neg_logit = (hidden * F.embedding(neg - 1, table)).sum(-1)
         return F.softplus(-pos_logit).mean() + F.softplus(neg_logit).mean()
 
 

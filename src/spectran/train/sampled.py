@@ -46,8 +46,8 @@ class SampledSoftmax:
             expected = K * counts.double() / T  # (U,) per distinct target item
             log_expected_pos = expected.log()[inverse].float()  # (T,)
             log_expected_neg = log_expected_pos[pick]  # (K,)
-        pos_logit = (hidden * table[targets - 1]).sum(-1) - log_expected_pos.to(hidden.dtype)  # (T,)
-        neg_logit = hidden @ table[neg - 1].T - log_expected_neg.to(hidden.dtype)  # (T, K)
+        pos_logit = (hidden * F.embedding(targets - 1, table)).sum(-1) - log_expected_pos.to(hidden.dtype)  # (T,)
+        neg_logit = hidden @ F.embedding(neg - 1, table).T - log_expected_neg.to(hidden.dtype)  # (T, K)
         neg_logit = neg_logit.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
         logits = torch.cat([pos_logit[:, None], neg_logit], dim=1).float()  # (T, 1 + K)
         return F.cross_entropy(logits, torch.zeros(T, dtype=torch.long, device=logits.device))

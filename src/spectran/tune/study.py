@@ -92,10 +92,19 @@ def open_storage(place: StudyPlace) -> optuna.storages.RDBStorage:
         path = place.storage.split("///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"connect_args": {"timeout": 120}} if sqlite else {}  # workers wait for SQLite's write lock
+    from sqlalchemy.exc import OperationalError
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(place.storage, engine_kwargs=kwargs, heartbeat_interval=place.heartbeat,
-                                             grace_period=place.grace)
+        try:
+            storage = optuna.storages.RDBStorage(place.storage, engine_kwargs=kwargs,
+                                                 heartbeat_interval=place.heartbeat, grace_period=place.grace)
+        except ImportError:
+            raise ConfigError(f"--storage {shown_url(place.storage)}: no driver for this database "
+                              "(PostgreSQL: pip install 'spectran[cluster]')") from None
+        except OperationalError as exc:
+            raise ConfigError(f"--storage {shown_url(place.storage)}: cannot open the database "
+                              f"({str(exc.orig).strip().splitlines()[0]})") from None
     if sqlite:
         serialise_sqlite(storage.engine)
     return storage
