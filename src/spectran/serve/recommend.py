@@ -176,10 +176,6 @@ class Recommender:
         query = Query(self.rows(history), k, exclude_history, cand)
         return [(self.catalog.item_id(r), s) for r, s in self.top_rows([query])[0]]
 
-    def item_id(self, label: str) -> int | str:
-        """The id of a label as the user knows it (see :meth:`Catalog.item_id`)."""
-        return self.catalog.item_id(self.catalog.row_of[label])
-
 
 def recommend(run_dir: str | Path, history: list[int | str], k: int = 10,
               exclude_history: bool = True) -> list[tuple[int | str, float]]:
