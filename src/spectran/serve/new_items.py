@@ -9,6 +9,7 @@ is written atomically by :mod:`spectran.serve.add_items` and read by
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,22 +54,29 @@ def read_items_jsonl(path: str | Path, fields: list[str], separator: str) -> lis
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: new-items file not found (expected JSONL with 'item' and 'text')")
+    return items_from_records(iter_jsonl(p), fields, separator, str(p))
+
+
+def items_from_records(records: Iterable[tuple[int, object]], fields: list[str], separator: str,
+                       where: str) -> list[tuple[str, str]]:
+    """(id, text) of each (row number, record): a record is an object with an ``item`` id and the
+    run's text ``fields``; an error names ``where`` and the row."""
     rows: list[tuple[str, str]] = []
-    for row, record in iter_jsonl(p):
-        item = record.get("item")
+    for row, record in records:
+        item = record.get("item") if isinstance(record, dict) else None
         if isinstance(item, bool) or not isinstance(item, (str, int)) or not str(item).strip():
-            raise DataError(f"{p}:{row}: expected an object with an 'item' id (a string or an integer), "
+            raise DataError(f"{where}:{row}: expected an object with an 'item' id (a string or an integer), "
                             f"got {item!r}")
         parts = []
         for name in fields:
             value = record.get(name)
             text = ", ".join(map(str, value)) if isinstance(value, list) else str(value or "").strip()
             if not text:
-                raise DataError(f"{p}:{row}: item {record['item']} has no '{name}' (expected non-empty text)")
+                raise DataError(f"{where}:{row}: item {item} has no '{name}' (expected non-empty text)")
             parts.append(text)
-        rows.append((str(record["item"]), separator.join(parts)))
+        rows.append((str(item), separator.join(parts)))
     if not rows:
-        raise DataError(f"{p}: no items")
+        raise DataError(f"{where}: no items")
     return rows
 
 

@@ -1,13 +1,15 @@
 """Top-K recommendations from a trained run.
 
 A :class:`Recommender` loads a run once (its ``best`` checkpoint) and precomputes the item table;
-each query is then one backbone pass over the history and a top-K over the table, by chunks of
-items for large catalogs. Items added after training (text but no interactions, see
-:mod:`spectran.serve.new_items`) are appended to the table and are recommendable.
+a batch of queries is then one backbone pass over the histories (padded to ``data.max_len``, as
+in evaluation) and a top-K over the table, by chunks of items for large catalogs. Items added
+after training (text but no interactions, see :mod:`spectran.serve.new_items`) are appended to
+the table and are recommendable.
 
 Ids are the dataset's ids as the user knows them, in their exact form: the integers of
 ``sequences.txt`` (1..N, returned as ints), or the original ids of a table source (returned as the
-strings they are: ``0067`` stays ``0067``), plus the ids given to added items.
+strings they are: ``0067`` stays ``0067``), plus the ids given to added items. A history may also
+name items by the catalog's original ids (ASINs): :mod:`spectran.serve.catalog`.
 
 >>> rec = Recommender.from_run("runs/office")            # doctest: +SKIP
 >>> rec.recommend([12, 7, 33], k=3)                       # doctest: +SKIP
@@ -16,6 +18,8 @@ strings they are: ``0067`` stays ``0067``), plus the ids given to added items.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ from spectran.errors import DataError
 from spectran.eval.evaluate import user_representations
 from spectran.model import SeqRecModel
 from spectran.objectives import Objective
+from spectran.serve.catalog import Catalog
 from spectran.serve.new_items import load_new_items
 from spectran.settings import RunSettings
 
@@ -43,30 +48,42 @@ def topk_chunked(user: torch.Tensor, table: torch.Tensor, k: int, chunk: int = T
     k = min(k, N)
     best_s = user.new_full((B, 0), float("-inf"))
     best_i = torch.zeros((B, 0), dtype=torch.long, device=user.device)
+    if exclude is not None:  # (user, row) pairs, masked in one operation per chunk
+        ex_rows = torch.cat([r.to(user.device, torch.long) for r in exclude]) if exclude else best_i[0]
+        ex_users = torch.repeat_interleave(torch.arange(len(exclude), device=user.device),
+                                           torch.tensor([len(r) for r in exclude], device=user.device))
     for lo in range(0, N, chunk):
         scores = (user @ table[lo:lo + chunk].T).float()  # (B, c)
         if exclude is not None:
-            for b, rows in enumerate(exclude):
-                inside = rows[(rows >= lo) & (rows < lo + scores.shape[1])] - lo
-                scores[b, inside] = float("-inf")
+            inside = (ex_rows >= lo) & (ex_rows < lo + scores.shape[1])
+            scores[ex_users[inside], ex_rows[inside] - lo] = float("-inf")
         s, i = scores.topk(min(k, scores.shape[1]), dim=1)
         best_s, order = torch.cat([best_s, s], dim=1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + lo], dim=1).gather(1, order)
     return best_s, best_i
 
 
+@dataclass(frozen=True)
+class Query:
+    """One user's request in table rows: ``history`` (oldest first), top ``k``, whether the
+    history's items are excluded, and the rows allowed in the answer (None: every item)."""
+
+    history: Sequence[int]
+    k: int = 10
+    exclude_history: bool = True
+    candidates: Sequence[int] | None = None
+
+
 class Recommender:
     """A loaded run: model, objective and the (N [+ M], w) table of every recommendable item."""
 
     def __init__(self, model: SeqRecModel, objective: Objective, table: torch.Tensor, max_len: int,
-                 labels: list[str], chunk: int = TOPK_CHUNK, settings: RunSettings | None = None,
-                 int_ids: bool = False):
+                 catalog: Catalog, chunk: int = TOPK_CHUNK, settings: RunSettings | None = None):
         self.model, self.max_len, self.chunk, self.settings = model.eval(), max_len, chunk, settings
-        self.int_ids = int_ids  # ids are the integers of sequences.txt: returned as ints
         self.num_trained = model.num_items
         self.table = table  # (N + M, w)
-        self.labels = labels  # user-facing id of row i
-        self.row_of = {label: i for i, label in enumerate(labels)}
+        self.catalog = catalog  # ids, original ids and texts of the rows
+        self._objective = objective
         self.objective = objective.for_table(len(table))
 
     @classmethod
@@ -76,49 +93,88 @@ class Recommender:
             table = exp.model.item_table().float()  # (N, w)
         ds = exp.data
         labels = [str(x) for x in ds.item_ids] if ds.item_ids else [str(i) for i in range(1, ds.num_items + 1)]
+        catalog = Catalog.from_records(labels, ds.item_records, int_ids=not ds.item_ids)
+        rec = cls(exp.model, exp.objective, table, exp.settings.data.max_len, catalog, settings=exp.settings)
         added = load_new_items(run_dir)
         if added is not None:
-            table = torch.cat([table, added.embeddings.to(table.device)])
-            labels += added.labels
-        return cls(exp.model, exp.objective, table, exp.settings.data.max_len, labels, settings=exp.settings,
-                   int_ids=not ds.item_ids)
+            rec.append(added.labels, added.texts, added.embeddings)
+        return rec
 
-    def rows(self, history: list[int | str]) -> list[int]:
-        """User-facing ids -> 0-based table rows; an unknown id is a DataError naming it."""
+    @property
+    def labels(self) -> list[str]:
+        return self.catalog.labels
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        return self.catalog.row_of
+
+    def append(self, labels: list[str], texts: list[str], embeddings: torch.Tensor) -> None:
+        """Make added items recommendable (in memory; :mod:`spectran.serve.add_items` saves them)."""
+        self.table = torch.cat([self.table, embeddings.to(self.table.device, self.table.dtype)])
+        self.catalog.extend(labels, texts)
+        self.objective = self._objective.for_table(len(self.table))
+
+    def rows(self, history: Sequence[object], field: str = "history", kind: str = "auto") -> list[int]:
+        """User-facing ids (or original ids) -> 0-based table rows; an unknown id is a DataError naming it."""
         if not history:
-            raise DataError("--history: empty (expected at least one item id)")
-        out = []
-        for pos, item in enumerate(history):
-            if isinstance(item, bool) or not isinstance(item, (int, str)):
-                raise DataError(f"--history: item {item!r} (position {pos + 1}) is a {type(item).__name__} "
-                                "(expected an id: a string, or an integer of sequences.txt)")
-            row = self.row_of.get(str(item))
-            if row is None:
-                raise DataError(f"--history: item {item!r} (position {pos + 1}) is not in the catalog "
-                                f"(known ids: {self.labels[0]}..{self.labels[-1]}, {len(self.labels)} items)")
-            out.append(row)
-        return out
+            raise DataError(f"{field}: empty (expected at least one item id)")
+        return self.catalog.rows(history, field, kind)
 
     @torch.no_grad()
-    def recommend(self, history: list[int | str], k: int = 10,
-                  exclude_history: bool = True) -> list[tuple[int | str, float]]:
-        """Top-``k`` (item id, score) for a user who interacted with ``history`` (oldest first)."""
-        if k < 1:
-            raise DataError(f"--k: expected a positive number of items, got {k}")
-        rows = self.rows(history)
+    def user_vectors(self, histories: Sequence[Sequence[int]]) -> torch.Tensor:
+        """(B, w) user representations of B histories of rows, in one backbone pass."""
+        L = self.max_len
+        seqs = np.zeros((len(histories), L), dtype=np.int64)  # item ids (row + 1), 0 = padding
+        lengths = np.zeros(len(histories), dtype=np.int64)
+        for b, rows in enumerate(histories):
+            recent = np.asarray(rows, dtype=np.int64)[-L:]
+            seqs[b, :len(recent)] = recent + 1
+            lengths[b] = len(recent)
         device = self.table.device
-        seq = torch.tensor([r + 1 for r in rows[-self.max_len:]], dtype=torch.long, device=device)
-        seqs, lengths = seq[None, :], torch.tensor([len(seq)], device=device)  # (1, L), (1,)
-        user = user_representations(self.model, self.objective, seqs, lengths, self.table)  # (1, w)
-        exclude = [torch.tensor(sorted(set(rows)), device=device)] if exclude_history else None
-        scores, top = topk_chunked(user, self.table, k, self.chunk, exclude)
-        return [(self.item_id(self.labels[i]), float(s))
-                for s, i in zip(scores[0].tolist(), top[0].tolist(), strict=True) if np.isfinite(s)]
+        return user_representations(self.model, self.objective, torch.from_numpy(seqs).to(device),
+                                    torch.from_numpy(lengths).to(device), self.table)
 
-    def item_id(self, label: str) -> int | str:
-        """The id of a table row as the user knows it: an int for the integer ids of sequences.txt
-        (and added ids in that same form), else the exact string."""
-        return int(label) if self.int_ids and label.isdigit() and str(int(label)) == label else label
+    @torch.no_grad()
+    def top_rows(self, queries: Sequence[Query]) -> list[list[tuple[int, float]]]:
+        """(row, score) of each query's top-k, best first: one forward pass for every query."""
+        for q in queries:
+            if not q.history:
+                raise DataError("history: empty (expected at least one item id)")
+            if q.k < 1:
+                raise DataError(f"k: expected a positive number of items, got {q.k}")
+        users = self.user_vectors([q.history for q in queries])  # (B, w)
+        device = self.table.device
+        out: list[list[tuple[int, float]]] = [[] for _ in queries]
+        full = [b for b, q in enumerate(queries) if q.candidates is None]
+        if full:
+            exclude = [torch.from_numpy(np.unique(np.asarray(queries[b].history if queries[b].exclude_history
+                                                             else [], dtype=np.int64))) for b in full]
+            k = max(queries[b].k for b in full)
+            scores, top = topk_chunked(users[full], self.table, k, self.chunk, exclude)
+            for j, (rows, values) in enumerate(zip(top.tolist(), scores.tolist(), strict=True)):
+                k = queries[full[j]].k
+                out[full[j]] = [(r, s) for r, s in zip(rows[:k], values[:k], strict=True) if s != float("-inf")]
+        for b, q in enumerate(queries):
+            if q.candidates is None:
+                continue
+            cand = sorted(set(q.candidates) - (set(q.history) if q.exclude_history else set()))
+            if not cand:
+                continue
+            idx = torch.tensor(cand, dtype=torch.long, device=device)
+            scores = (users[b:b + 1] @ self.table[idx].T).float()[0]
+            s, i = scores.topk(min(q.k, len(cand)))
+            out[b] = [(cand[j], v) for j, v in zip(i.tolist(), s.tolist(), strict=True)]
+        return out
+
+    def recommend(self, history: list[int | str], k: int = 10, exclude_history: bool = True,
+                  candidates: list[int | str] | None = None) -> list[tuple[int | str, float]]:
+        """Top-``k`` (item id, score) for a user who interacted with ``history`` (oldest first);
+        ``candidates``: only these items may be recommended."""
+        if k < 1:
+            raise DataError(f"k: expected a positive number of items, got {k}")
+        cand = None if candidates is None else self.catalog.rows(candidates, "candidates")
+        query = Query(self.rows(history), k, exclude_history, cand)
+        return [(self.catalog.item_id(r), s) for r, s in self.top_rows([query])[0]]
 
 
 def recommend(run_dir: str | Path, history: list[int | str], k: int = 10,
