@@ -15,7 +15,11 @@
 #   BUDGET_S=510      wall-time budget of the whole script; TEST_S=120 cap on step (1)
 #   SWEEP_S           a lower cap on the sweep's seconds (default: what the budget leaves, less 30 s)
 #   PRECISION         train.precision of every run (default: the sweep's, fp32)
-#   TEXT_ENCODER      text.encoder of every run (default: the sweep's; e.g. fake or npy:FILE offline)
+#   TEXT_ENCODER      text.encoder of every run (default: the sweep's; e.g. fake or npy:FILE offline).
+#                     The GPU machine cannot encode with the decoder LLM (no network, the GGUF does not
+#                     travel): carry the matrices made here by bench/carry_embeddings.py and name them
+#                     with TEXT_ENCODER='npy:carry/gemma3-270m/{dataset}.npy' FILTERS="encoder=gemma3-270m"
+#                     SWEEP=sweeps/paper_grid.yaml ({dataset} stands for each run's dataset)
 #   SETS="k=v ..."    more --set overrides for every run
 #   PYTHON=python3
 # Exit status: 0 when the tests passed and the sweep finished or was stopped by the budget;
