@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import subprocess
@@ -58,6 +59,7 @@ def time_gather(num_items: int, batch: int, length: int, dim: int, rounds: int) 
     ways = {"indexing": lambda: lookup[seqs], "F.embedding": lambda: F.embedding(seqs, lookup),
             "indexing, deterministic": lambda: lookup[seqs]}
     times: dict[str, list[float]] = {k: [] for k in ways}
+    digests: dict[str, set[str]] = {k: set() for k in ways}
     for _ in range(rounds):
         for name, gather in ways.items():
             torch.use_deterministic_algorithms(name.endswith("deterministic"))
@@ -65,9 +67,10 @@ def time_gather(num_items: int, batch: int, length: int, dim: int, rounds: int) 
             for _ in range(20):
                 lookup.grad = None
                 gather().backward(grad_out)
+                digests[name].add(hashlib.sha256(lookup.grad.numpy().tobytes()).hexdigest())
             times[name].append((time.perf_counter() - t0) / 20)
     torch.use_deterministic_algorithms(False)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: (statistics.median(v), len(digests[k])) for k, v in times.items()}
 
 
 def epoch_ratio(args: argparse.Namespace, rounds: int) -> dict[str, float]:
@@ -99,33 +102,39 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-pair", action="store_true", help="skip the two trainings (part 1)")
     ap.add_argument("--epoch-ratio", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads")
-    with tempfile.TemporaryDirectory() as tmp:
-        a, b = train_pair(args, Path(tmp))
-        ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (a, b))
-        same = _epochs(a) == _epochs(b)
-        print("\n| run | epochs | best epoch | valid NDCG@10 | test NDCG@10 |\n|---|---|---|---|---|")
-        for name, m in (("A", ma), ("B", mb)):
-            print(f"| {name} | {m['epochs']} | {m['best_epoch']} | {m['valid']['ndcg@10']:.5f} "
-                  f"| {m['test']['ndcg@10']:.5f} |")
-        verdict = "identical" if ma["test"] == mb["test"] else "DIFFERENT"
-        print(f"\nsame command twice, {args.epochs} epochs at {args.threads} threads: per-epoch log "
-              f"{'bitwise identical' if same else 'DIFFERENT'}; test metrics {verdict}")
+    if not args.no_pair:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_pair(args, *train_pair(args, Path(tmp)))
     from spectran.data.prepare import prepare
     from spectran.settings import DataSettings
 
     ds = prepare(DataSettings(dataset=args.dataset))
     t = time_gather(ds.num_items, 256, 50, 64, args.rounds)
-    print("\n| item-row gather, forward + backward (256 x 50 of a 64-d table) | ms | vs indexing |\n|---|---|---|")
-    for name, sec in t.items():
-        print(f"| {name} | {sec * 1e3:.3f} | {sec / t['indexing']:.2f}x |")
+    print(f"\n| item-row gather, forward + backward (256 x 50 of a 64-d table, {20 * args.rounds} repeats) "
+          "| ms | vs indexing | distinct gradients |\n|---|---|---|---|")
+    for name, (sec, distinct) in t.items():
+        print(f"| {name} | {sec * 1e3:.3f} | {sec / t['indexing'][0]:.2f}x | {distinct} |")
     if args.epoch_ratio:
         e = epoch_ratio(args, args.rounds)
         print(f"\none epoch, train.deterministic on / off (median of {args.rounds}, alternated): "
               f"{e['on']:.1f} s / {e['off']:.1f} s = {e['on'] / e['off']:.2f}x")
+
+
+def print_pair(args: argparse.Namespace, a: Path, b: Path) -> None:
+    ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (a, b))
+    same = _epochs(a) == _epochs(b)
+    print("\n| run | epochs | best epoch | valid NDCG@10 | test NDCG@10 |\n|---|---|---|---|---|")
+    for name, m in (("A", ma), ("B", mb)):
+        print(f"| {name} | {m['epochs']} | {m['best_epoch']} | {m['valid']['ndcg@10']:.5f} "
+              f"| {m['test']['ndcg@10']:.5f} |")
+    verdict = "identical" if ma["test"] == mb["test"] else "DIFFERENT"
+    print(f"\nsame command twice, {args.epochs} epochs at {args.threads} threads: per-epoch log "
+          f"{'bitwise identical' if same else 'DIFFERENT'}; test metrics {verdict}")
 
 
 if __name__ == "__main__":
