@@ -66,7 +66,9 @@ def test_the_rule_gives_the_verdict_the_measured_tables_support(name):
 
 
 def test_anisotropic_states_are_normalised_first_and_get_no_mlp_type_runner_up():
-    # raw Gemma 3 270M states: mean cosine 0.80, first centred component 25 %; L2-normalised they tied
+    # raw Gemma 3 270M states on office: mean cosine 0.80, first centred component 25 %; trained on them
+    # (seed 0, docs/results/decoder_llm.md) svd_frozen 0.0582 and spectran 0.0576 tie, llmesr collapses
+    # to 0.0292; L2-normalised they tied
     gemma = table_row(spectrum(0, 0.96, 0.078, 0.081, 179, cosine=0.80, first=0.25),
                       normalised=spectrum(0, 0.96, 0.078, 0.081, 179))
     v = decide(gemma)
