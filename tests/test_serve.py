@@ -140,6 +140,18 @@ def test_add_items_to_an_id_run_is_a_clear_error(tmp_path, capsys):
         add_items(out, new)
 
 
+def test_add_items_under_standardised_input_is_a_clear_error(tmp_path, capsys):
+    """Per-dimension standardisation needs the catalog's statistics, which a run does not keep."""
+    out = tmp_path / "std"
+    train(tiny_settings(model={"method": "spectran"}, text={"normalize": "standard"}), out)
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"item": 500, "text": "red lamp"}) + "\n")
+    assert main(["add-items", str(out), "--items", str(new)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "text.normalize=standard" in err[0]
+    assert not (out / "new_items.safetensors").exists()
+
+
 def test_export_safetensors_round_trip(spectran_run, tmp_path, capsys):
     from safetensors.torch import load_file
 

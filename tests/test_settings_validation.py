@@ -135,6 +135,7 @@ def test_an_error_names_the_config_file_only_for_values_it_holds(tmp_path, capsy
     ({"data": {"min_len": 2}}, "data.min_len: expected an integer >= 3"),
     ({"model": {"dim": 0}}, "model.dim: expected an integer >= 1"),
     ({"text": {"batch_size": 0}}, "text.batch_size: expected an integer >= 1"),
+    ({"text": {"normalize": "l2"}}, "text.normalize: expected true/false or one of ['standard'], got 'l2'"),
     ({"backbone": {"layers": 0}}, "backbone.layers: expected an integer >= 1"),
     ({"model": {"backbone": "bert4rec"}, "backbone": {"mask_ratio": 1.0}},
      "backbone.mask_ratio: expected a probability"),

@@ -65,6 +65,28 @@ def test_normalize_gives_unit_rows_and_its_own_file(ds):
     assert api.embedding_path(ds, fake(normalize=True)) != api.embedding_path(ds, fake())
 
 
+def test_standard_centres_and_scales_every_dimension_from_the_raw_cache(ds, monkeypatch):
+    calls = _count_loads(monkeypatch)
+    raw = api.load_or_encode(ds, fake(), progress=False)
+    std = api.load_or_encode(ds, fake(normalize="standard"), progress=False)
+    unit = api.load_or_encode(ds, fake(normalize=True), progress=False)
+    assert calls == [1]  # both derived matrices came from the cached raw one, not a second encoding
+    np.testing.assert_allclose(std.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(std.std(axis=0), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(std, (raw - raw.mean(axis=0)) / raw.std(axis=0), rtol=1e-4, atol=1e-5)
+    paths = {api.embedding_path(ds, fake(normalize=v)) for v in (False, True, "standard")}
+    assert len(paths) == 3 and "-std-" in api.embedding_path(ds, fake(normalize="standard")).name
+    assert not np.allclose(std, unit)
+
+
+def test_standard_leaves_a_constant_dimension_at_zero():
+    E = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]], dtype=np.float32)
+    out = api.normalized(E, "standard")
+    np.testing.assert_allclose(out[:, 1], 0.0)
+    np.testing.assert_allclose(out[:, 0], [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    assert api.normalized(E, False) is E
+
+
 @pytest.mark.parametrize("change", [
     {"fields": ["text", "text"]}, {"separator": " | ", "fields": ["text", "text"]}, {"normalize": True},
     {"fake_dim": 8}, {"encoder": "minilm"}, {"encoder": "minilm", "max_length": 64},

@@ -69,6 +69,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, option, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        wanted = [e[len(f"{where}: expected "):].rsplit(", got ", 1)[0] for e in errors
+                  if e.startswith(f"{where}: expected ") and ", got " in e]
+        if errors and len(wanted) == len(errors):  # one line naming every accepted form
+            raise ConfigError(f"{where}: expected {' or '.join(wanted)}, got {value!r}")
         raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if origin is Literal:
         allowed = get_args(tp)

@@ -20,6 +20,7 @@ from spectran.encoders.registry import method_spec
 from spectran.errors import ConfigError, DataError
 from spectran.serve.new_items import NewItems, load_new_items, read_items_jsonl, save_new_items
 from spectran.serve.recommend import Recommender
+from spectran.text.api import normalized
 from spectran.text.encoders import load_encoder
 
 
@@ -37,6 +38,10 @@ def check_can_add(rec: Recommender, run_dir: str | Path) -> None:
     if not method_spec(s.model.method).needs_text:
         raise ConfigError(f"{run_dir}: method '{s.model.method}' has no text path and cannot embed new "
                           "items; train a text-based method (e.g. spectran) to add items")
+    if s.text.normalize == "standard":
+        raise ConfigError(f"{run_dir}: the run was trained on E standardised per dimension (text.normalize="
+                          "standard), whose catalog statistics the run does not keep; new items cannot be "
+                          "prepared the same way")
     if s.text.encoder.startswith("npy:"):
         raise ConfigError(f"{run_dir}: the run's embeddings were imported (text.encoder={s.text.encoder}); "
                           "spectran cannot encode new texts the same way")
@@ -52,8 +57,7 @@ def add_rows(rec: Recommender, run_dir: str | Path, rows: list[tuple[str, str]],
             raise DataError(f"{where}:{row}: item {label} is already in the catalog (expected a new id)")
         seen.add(label)
     E = np.asarray(load_encoder(s.text).encode([t for _, t in rows]), dtype=np.float32)  # (M, D)
-    if s.text.normalize:
-        E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+    E = normalized(E, s.text.normalize)
     with torch.no_grad():
         emb = rec.model.item_encoder.embed_new_items(torch.from_numpy(E).to(rec.table.device))
     emb = emb.float().cpu()  # (M, w)

@@ -22,6 +22,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,9 @@ def load_or_encode(ds: PreparedDataset, s: TextSettings, progress: bool | None =
     texts = None if _npy_source(s, ds) else render_texts(ds, s)
     identity = _identity(ds, s, cache.texts_checksum(texts) if texts is not None else None)
     npy = _cache_path(ds, identity)
+    raw = None
+    if s.normalize is not False:  # derived from the raw matrix, which is encoded (or reused) first
+        raw = load_or_encode(ds, replace(s, normalize=False), progress, refresh)
     with cache.locked(npy):
         if refresh:
             cache.remove(npy)
@@ -114,14 +118,31 @@ def load_or_encode(ds: PreparedDataset, s: TextSettings, progress: bool | None =
             else:
                 return cache.read(npy, identity)
         start = time.perf_counter()
-        if texts is None:
+        if raw is not None:
+            E, device = normalized(raw, s.normalize), "n/a (derived from the raw matrix)"
+        elif texts is None:
             E, device = import_matrix(_npy_source(s, ds), ds.num_items), "n/a"  # type: ignore[arg-type]
         else:
             E, device = _encode_resumable(npy, identity, texts, s, progress)
-        if s.normalize:
-            E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
         cache.write(npy, E.astype(np.float32), identity, _run_info(time.perf_counter() - start, device))
         return cache.read(npy, identity)
+
+
+def normalized(E: np.ndarray, how: bool | str) -> np.ndarray:
+    """E as ``text.normalize`` prepares it: False = unchanged; True = every row divided by its L2
+    norm (a zero row stays zero); "standard" = every column minus its mean over the rows, divided
+    by its standard deviation (a constant column becomes zero). float64 arithmetic, float32 out."""
+    if how is False:
+        return E
+    X = np.asarray(E, dtype=np.float64)
+    if how is True:
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    elif how == "standard":
+        std = X.std(axis=0)
+        X = np.where(std > 1e-12, (X - X.mean(axis=0)) / np.maximum(std, 1e-12), 0.0)
+    else:
+        raise ValueError(f"text.normalize: expected false, true or 'standard', got {how!r}")
+    return X.astype(np.float32)
 
 
 def _stored_version(npy: Path) -> Any:

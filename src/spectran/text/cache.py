@@ -59,7 +59,7 @@ def slug(identity: dict[str, Any]) -> str:
     fields = "+".join(template.get("fields", [])) or "matrix"
     keyed = {k: identity[k] for k in ("encoder", "dim", "template", "pooling", "normalize", "dtype", "max_length")}
     tag = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:8]
-    norm = "l2" if identity["normalize"] else "raw"
+    norm = {False: "raw", True: "l2"}.get(identity["normalize"], "std")
     stem = "-".join(p for p in (kind, name, re.sub(r"[^A-Za-z0-9+]+", "_", fields), norm, tag) if p)
     return stem[:120]
 

@@ -24,7 +24,10 @@ class TextSettings:
     encoder: str = "minilm"  # minilm | mpnet | gemma3-270m | fake | st:PATH | hf:PATH | gguf:FILE | npy:FILE
     fields: list[str] = field(default_factory=lambda: ["text"])  # item fields joined, in order
     separator: str = " "  # between fields
-    normalize: bool = False  # L2-normalise each embedding (MiniLM/MPNet already end in a Normalize layer)
+    # E before any method sees it: false = as the encoder gives it; true = each row L2-normalised
+    # (MiniLM/MPNet already end in a Normalize layer); "standard" = each dimension centred and
+    # scaled to unit variance over the catalog. Either is derived from the cached raw matrix.
+    normalize: bool | Literal["standard"] = False
     pooling: Literal["mean", "last", "cls"] = "mean"  # for hf:, gguf: and gemma3-270m
     # the layer whose token states are pooled (hf:, gguf:, gemma3-270m): -1 = the last, after the
     # final norm; k >= 1 = the output of block k (intermediate layers are often better embeddings)
