@@ -147,7 +147,8 @@ def test_a_tiny_catalog_is_too_small_to_tell(tmp_path):
     folder = tmp_path / "tiny"
     folder.mkdir()
     (folder / "sequences.txt").write_text("".join(f"{u} 1 2 3 4\n" for u in range(1, 4)))
-    (folder / "items.jsonl").write_text("".join(json.dumps({"item": i, "text": f"item {i}"}) + "\n" for i in range(1, 5)))
+    items = "".join(json.dumps({"item": i, "text": f"item {i}"}) + "\n" for i in range(1, 5))
+    (folder / "items.jsonl").write_text(items)
     result = advise(DataSettings(dataset=str(folder)), TextSettings(encoder="fake", fake_dim=8), 64)
     assert result.verdict.case == "too_small" and not result.verdict.clear
     assert result.measurements.data.items == 4 and result.measurements.data.pairs < 1000

@@ -92,7 +92,8 @@ def test_no_progress_keeps_one_line_per_epoch_and_ctrl_c_says_what_resumes(tmp_p
     assert main(args) == 130
     err = capsys.readouterr().err.splitlines()
     assert [line.split()[:2] for line in err if line.startswith("epoch")] == [["epoch", "1"], ["epoch", "2"]]
-    assert err[-1] == f"interrupted: epoch 2 is saved in {out / 'checkpoints' / 'last.pt'}; the same command resumes from it"
+    saved = out / "checkpoints" / "last.pt"
+    assert err[-1] == f"interrupted: epoch 2 is saved in {saved}; the same command resumes from it"
     monkeypatch.setattr(EpochLines, "log", printed)
     assert main(args) == 0
     err = capsys.readouterr().err.splitlines()

@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from spectran.cli import main
+from spectran.encoders.registry import method_names, method_spec
 from spectran.errors import ConfigError, SpectranError
 from spectran.experiments.report import report
 from spectran.experiments.sweep import expand, load_sweep
-from spectran.encoders.registry import method_names, method_spec
-from spectran.settings import TrainSettings, load_yaml, resolve
+from spectran.settings import TrainSettings, resolve
 from spectran.tune.run import TuneOptions, tune
 from spectran.tune.space import Range, load_space
 

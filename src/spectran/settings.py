@@ -24,7 +24,6 @@ from spectran.registry import BACKBONES, METHODS
 from spectran.text.settings import DEVICE_PATTERN, TextSettings
 from spectran.typed import from_mapping, read_number
 
-
 # field metadata, read by :func:`marked`: a setting that never makes two runs different (speed,
 # output, folders), and one that bounds how long a run trains (a finished run trains on when more
 # is asked; runs with different budgets are still different configurations in a report)

@@ -118,8 +118,8 @@ def check_finite(E: np.ndarray, where: str) -> None:
 
 
 def data_shape(ds: PreparedDataset, pairs: np.ndarray) -> DataShape:
-    interactions = int(len(ds.items))
-    return DataShape(ds.num_items, ds.num_users, interactions, int(len(pairs)),
+    interactions = len(ds.items)
+    return DataShape(ds.num_items, ds.num_users, interactions, len(pairs),
                      interactions / max(1, ds.num_users * ds.num_items))
 
 

@@ -199,5 +199,6 @@ def _notes(m: Measurements) -> list[str]:
         notes.append(f"rows differ in scale (norm cv {sc.row_norm_cv:.2f}, {sc.zero_rows} zero rows{dims}): MLP-type "
                      "adapters see that scale, the SVD family centres and rescales; text.normalize=true removes it")
     if sc.constant_columns:
-        notes.append(f"{sc.constant_columns} hidden dimension(s) of E are constant (no information; the SVD drops them)")
+        notes.append(f"{sc.constant_columns} hidden dimension(s) of E are constant "
+                     "(no information; the SVD drops them)")
     return notes
