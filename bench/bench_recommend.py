@@ -8,7 +8,7 @@ queries. Reports load time and the median / p95 milliseconds per query.
 Without ``--run-dir`` it first trains a short run (``--epochs``, default 1: latency does not
 depend on how well the model is trained) into ``--workdir``. Heavy: run it through the slot:
 
-    /work/jobq/slot .venv/bin/python bench/bench_recommend.py --threads 1 > /tmp/rec.log 2>&1
+    python bench/bench_recommend.py --threads 1 > /tmp/rec.log 2>&1
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Phases, each timed, with the process's peak RSS after it:
 
 Run it through the CPU-slot wrapper (it is heavy):
 
-    /work/jobq/slot .venv/bin/python bench/bench_scale.py --threads 1 > /tmp/scale.log 2>&1
+    python bench/bench_scale.py --threads 1 > /tmp/scale.log 2>&1
 
 The table is printed and written to bench/results/scale.md.
 """
