@@ -113,3 +113,22 @@ def test_a_sink_that_ends_the_run_closes_every_sink_and_leaves_the_epoch_resumab
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in log] == [1, 2, 3, 4]
     assert resumed["test"] == train(tiny_settings(train={"epochs": 4}), tmp_path / "full")["test"]
+
+
+def test_min_epochs_holds_early_stopping_off_until_that_epoch(tmp_path):
+    """A plateau at the start must not end the run: patience counts only from train.min_epochs on."""
+    lr_tiny = {"lr": 1e-7, "patience": 1, "epochs": 30}  # validation barely moves: patience 1 stops at once
+    plain = train(tiny_settings(train=lr_tiny), tmp_path / "plain")
+    held = train(tiny_settings(train={**lr_tiny, "min_epochs": 6}), tmp_path / "held")
+    assert plain["epochs"] < 6
+    assert held["epochs"] >= 6 and held["epochs"] - held["best_epoch"] >= 1
+    log = json.loads((tmp_path / "held" / "log.jsonl").read_text().splitlines()[-1])
+    assert log["epoch"] == held["epochs"]
+
+
+def test_a_run_whose_best_epoch_is_its_first_is_flagged():
+    from spectran.runfolder import not_converged
+
+    assert "never rose above its first epoch" in not_converged({"epochs": 11, "best_epoch": 1}, 10)
+    assert not_converged({"epochs": 30, "best_epoch": 20}, 10) is None
+    assert not_converged({"epochs": 1, "best_epoch": 1}, 10).startswith("best epoch is the last")

@@ -116,7 +116,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     took = "already finished" if already else f"{time.perf_counter() - start:.1f} s"
     print(f"best epoch {metrics['best_epoch']} of {metrics['epochs']} ({took})")
     if unconverged is not None:
-        print(f"NOT CONVERGED: {unconverged}; these figures are provisional (more --epochs trains on from here)")
+        fix = ("set train.min_epochs, in a new --out, to train past a plateau" if metrics["best_epoch"] == 1
+               else "more --epochs trains on from here")
+        print(f"NOT CONVERGED: {unconverged}; these figures are provisional ({fix})")
     print(metrics_table({"valid": metrics["valid"], "test": metrics["test"]}))
     listed = f" ({', '.join(f'{k}={v}' for k, v in recipe.items())})" if recipe else ""
     print(f"settings: {s.model.method} on {s.model.backbone}, {recipe_label(s)}{listed}")

@@ -74,9 +74,15 @@ def differing_setting(stored: Mapping[str, Any], settings: RunSettings) -> tuple
 def not_converged(metrics: Mapping[str, Any], patience: int) -> str | None:
     """Why a finished run's figures are provisional, or None: a run converged when it stopped
     because validation did not improve for ``patience`` epochs; one whose best epoch is its last,
-    or that stopped at its epoch cap or time limit before that, may still be climbing."""
+    or that stopped at its epoch cap or time limit before that, may still be climbing; one whose
+    best epoch is its first never learned (or stopped on a plateau before it began to)."""
     epochs, best = metrics.get("epochs"), metrics.get("best_epoch")
-    if not (isinstance(epochs, int) and isinstance(best, int)) or epochs - best >= patience:
+    if not (isinstance(epochs, int) and isinstance(best, int)):
+        return None
+    if best == 1 and epochs > 1:
+        return (f"validation never rose above its first epoch (stopped at {epochs}): a collapse, or a stop on an "
+                "initial plateau that train.min_epochs would train past")
+    if epochs - best >= patience:
         return None
     if best == epochs:
         return f"best epoch is the last one trained ({best})"

@@ -79,6 +79,9 @@ class TrainSettings:
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 10  # epochs without validation NDCG@10 improvement before stopping
+    # no early stop before this epoch: a run whose validation sits on a plateau for its first
+    # epochs (some recipes, unscaled inputs) is not stopped before it starts to learn; 0 = off
+    min_epochs: int = 0
     loss: Literal["ce", "sampled", "bce"] = "ce"  # full softmax, sampled softmax, or BCE with 1 negative
     num_negatives: int = 1024  # for loss=sampled
     negatives: Literal["uniform", "in_batch"] = "uniform"  # for loss=sampled (logQ-corrected)
@@ -103,6 +106,7 @@ class TrainSettings:
         expect(self.weight_decay >= 0, "train.weight_decay", "a number >= 0", self.weight_decay)
         expect(self.patience >= 1, "train.patience", "an integer >= 1 (epochs without improvement)",
                self.patience)
+        expect(self.min_epochs >= 0, "train.min_epochs", "an integer >= 0 (0 = off)", self.min_epochs)
         expect(self.num_negatives >= 1, "train.num_negatives", "an integer >= 1", self.num_negatives)
         expect(self.threads >= 0, "train.threads", "an integer >= 0 (0 = torch's default)", self.threads)
         expect(re.fullmatch(DEVICE_PATTERN, self.device) is not None, "train.device",

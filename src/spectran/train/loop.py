@@ -191,7 +191,7 @@ class Trainer:
         metric = self.s.eval.select_metric
         started = time.perf_counter() - sum(h["train_seconds"] for h in st.history)
         try:
-            while st.epoch < t.epochs and st.bad_epochs < t.patience:
+            while st.epoch < t.epochs and (st.bad_epochs < t.patience or st.epoch < t.min_epochs):
                 t0 = time.perf_counter()
                 loss = self.train_epoch(st.epoch)
                 t1 = time.perf_counter()
