@@ -77,6 +77,10 @@ def test_standard_centres_and_scales_every_dimension_from_the_raw_cache(ds, monk
     paths = {api.embedding_path(ds, fake(normalize=v)) for v in (False, True, "standard")}
     assert len(paths) == 3 and "-std-" in api.embedding_path(ds, fake(normalize="standard")).name
     assert not np.allclose(std, unit)
+    raw_npy = api.embedding_path(ds, fake())
+    cache.remove(raw_npy)
+    np.testing.assert_array_equal(api.load_or_encode(ds, fake(normalize="standard"), progress=False), std)
+    assert calls == [1] and not raw_npy.exists()  # a cached derived matrix is read alone
 
 
 def test_standard_leaves_a_constant_dimension_at_zero():

@@ -106,9 +106,6 @@ def load_or_encode(ds: PreparedDataset, s: TextSettings, progress: bool | None =
     texts = None if _npy_source(s, ds) else render_texts(ds, s)
     identity = _identity(ds, s, cache.texts_checksum(texts) if texts is not None else None)
     npy = _cache_path(ds, identity)
-    raw = None
-    if s.normalize is not False:  # derived from the raw matrix, which is encoded (or reused) first
-        raw = load_or_encode(ds, replace(s, normalize=False), progress, refresh)
     with cache.locked(npy):
         if refresh:
             cache.remove(npy)
@@ -118,7 +115,8 @@ def load_or_encode(ds: PreparedDataset, s: TextSettings, progress: bool | None =
             else:
                 return cache.read(npy, identity)
         start = time.perf_counter()
-        if raw is not None:
+        if s.normalize is not False:  # derived from the raw matrix, encoded (or reused) first
+            raw = load_or_encode(ds, replace(s, normalize=False), progress, refresh)
             E, device = normalized(raw, s.normalize), "n/a (derived from the raw matrix)"
         elif texts is None:
             E, device = import_matrix(_npy_source(s, ds), ds.num_items), "n/a"  # type: ignore[arg-type]
