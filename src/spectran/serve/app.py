@@ -8,7 +8,9 @@ Endpoints (docs/serving.md has curl examples):
 - ``GET /items?q=TEXT&limit=N`` items whose text holds every word of TEXT
 - ``GET /items/{id}`` one item by id or original id
 - ``POST /recommend`` top-K for a history (:mod:`spectran.serve.requests`), batched with other
-  requests into one forward pass (:mod:`spectran.serve.batching`)
+  requests into one forward pass (:mod:`spectran.serve.batching`), the answer written from
+  per-item JSON fragments (:mod:`spectran.serve.answer`) and sent ahead of Starlette's middleware
+  and router (:mod:`spectran.serve.asgi`)
 - ``POST /items`` add cold-start items from text: refused (403) unless the server was started
   with a token, then only with ``Authorization: Bearer TOKEN`` (401 otherwise)
 
@@ -26,7 +28,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +36,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from spectran.runfolder import RunFolder
+from spectran.serve.answer import AnswerEncoder
+from spectran.serve.asgi import JSONEndpoint, Shortcut, read_body
 from spectran.serve.batching import Batcher
 from spectran.serve.recommend import Query, Recommender
 from spectran.serve.requests import Limits, RequestError, parse_json, parse_new_items, parse_recommend
@@ -47,31 +50,20 @@ def _error(exc: RequestError) -> JSONResponse:
     return JSONResponse(exc.as_dict(), status_code=exc.status)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise RequestError(413, "body", f"body: {declared} bytes (at most {limit})")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, "body", f"body: more than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(rec: Recommender, run_dir: str | Path, batcher_max: int = 64, max_wait: float = 0.002,
-               token: str | None = None, limits: Limits | None = None) -> Starlette:
-    """The application; the model runs on one thread behind a :class:`Batcher`."""
+               token: str | None = None, limits: Limits | None = None) -> Shortcut:
+    """The application; the model runs on one thread behind a :class:`Batcher`, and ``POST /recommend``
+    skips Starlette's middleware and router (:mod:`spectran.serve.asgi`)."""
     limits = limits or Limits()
     catalog = rec.catalog
     folder = RunFolder(run_dir)
+    answers = AnswerEncoder(catalog)
 
-    def run_batch(queries: Sequence[Query]) -> list[list[dict[str, Any]]]:
-        return [[catalog.describe(row, score) | {"rank": rank} for rank, (row, score) in enumerate(top, start=1)]
-                for top in rec.top_rows(queries)]
+    def run_batch(queries: Sequence[Query]) -> list[bytes]:
+        """On the model thread: the answers' JSON bytes, top-K and history, in one forward pass."""
+        return [answers.recommend(top, q.history) for q, top in zip(queries, rec.top_rows(queries), strict=True)]
 
-    batcher: Batcher[Query, list[dict[str, Any]]] = Batcher(run_batch, batcher_max, max_wait)
+    batcher: Batcher[Query, bytes] = Batcher(run_batch, batcher_max, max_wait)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,11 +99,10 @@ def create_app(rec: Recommender, run_dir: str | Path, batcher_max: int = 64, max
             raise RequestError(422, "limit", f"limit: expected an integer 1..{limits.max_search}, got {raw!r}")
         return JSONResponse({"items": [catalog.describe(r) for r in catalog.search(q, int(raw))]})
 
-    async def recommend(request: Request) -> Response:
-        body = parse_json(await _read_body(request, limits.max_body))
-        query = parse_recommend(body, catalog, limits)
-        items = await batcher.submit(query)
-        return JSONResponse({"items": items, "history": [catalog.describe(r) for r in query.history]})
+    async def recommend(body: bytes) -> bytes:
+        return await batcher.submit(parse_recommend(parse_json(body), catalog, limits))
+
+    recommend_endpoint = JSONEndpoint(recommend, limits.max_body)
 
     async def add(request: Request) -> Response:
         if token is None:
@@ -124,7 +115,10 @@ def create_app(rec: Recommender, run_dir: str | Path, batcher_max: int = 64, max
         from spectran.errors import DataError
         from spectran.serve.add_items import add_rows
 
-        body = parse_json(await _read_body(request, limits.max_body))
+        raw = await read_body(request.scope, request.receive, limits.max_body)
+        if raw is None:
+            raise RequestError(400, "body", "body: the client went away before sending all of it")
+        body = parse_json(raw)
         rows = parse_new_items(body, list(rec.settings.text.fields), rec.settings.text.separator, limits)
         try:
             added = await batcher.exclusive(lambda: add_rows(rec, run_dir, rows, "items"))
@@ -151,8 +145,8 @@ def create_app(rec: Recommender, run_dir: str | Path, batcher_max: int = 64, max
 
     routes = [Route("/", page), Route("/health", health), Route("/meta", meta),
               Route("/items", search, methods=["GET"]), Route("/items", add, methods=["POST"]),
-              Route("/items/{item_id:path}", item), Route("/recommend", recommend, methods=["POST"])]
+              Route("/items/{item_id:path}", item), Route("/recommend", recommend_endpoint, methods=["POST"])]
     handlers = {RequestError: request_error, HTTPException: http_error, Exception: internal_error}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.state.batcher = batcher
-    return app
+    return Shortcut(app, "POST", "/recommend", recommend_endpoint)
