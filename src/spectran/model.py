@@ -41,15 +41,31 @@ class SeqRecModel(nn.Module):
 
     def hidden(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """seqs (B, L) ids -> hidden states (B, L, V * d)."""
+        x, valid = self._embed(seqs, table)
+        outs = [bb(x[..., v * self.dim:(v + 1) * self.dim], valid) for v, bb in enumerate(self.backbones)]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+
+    def _embed(self, seqs: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item embeddings (B, L, V * d) of ids (0: padding, N + 1: [MASK]) and the real positions (B, L)."""
         rows = [table.new_zeros(1, table.shape[1]), table]
         if self.mask_embedding is not None:
             rows.append(self.mask_embedding.to(table.dtype))
         lookup = torch.cat(rows, dim=0)  # (N + 1 [+ 1], V * d)
         # F.embedding, not lookup[seqs]: its CPU backward adds each row's gradients in a fixed order
         # at any thread count, where indexing's (index_put_ accumulate) varies between runs
-        x = F.embedding(seqs, lookup)  # (B, L, V * d)
+        return F.embedding(seqs, lookup), seqs != 0
+
+    def hidden_at(self, seqs: torch.Tensor, table: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """seqs (B, L) ids, positions (B,) -> the hidden state of row b at ``positions[b]`` (B, V * d):
+        ``hidden(seqs, table)[arange(B), positions]`` to float rounding, computing only what those
+        positions need where the backbone can (:meth:`Backbone.at`). For queries: the embeddings are
+        gathered from ``table`` without the copy of the table that :meth:`hidden` makes."""
         valid = seqs != 0
-        outs = [bb(x[..., v * self.dim:(v + 1) * self.dim], valid) for v, bb in enumerate(self.backbones)]
+        x = F.embedding((seqs - 1).clamp(0, len(table) - 1), table)  # (B, L, V * d); padding and [MASK] fixed below
+        if self.mask_embedding is not None:
+            x = torch.where((seqs == len(table) + 1)[..., None], self.mask_embedding.to(table.dtype), x)
+        x = x.masked_fill(~valid[..., None], 0.0)
+        outs = [bb.at(x[..., v * self.dim:(v + 1) * self.dim], valid, positions) for v, bb in enumerate(self.backbones)]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
 
     @staticmethod

@@ -2,7 +2,8 @@
 
 A backbone is a :class:`Backbone`, a pure ``nn.Module``: ``forward(x, valid)`` maps item
 embeddings ``x (B, L, d)`` and the mask of real positions ``valid (B, L)`` (True = item, False =
-padding; sequences are right-padded) to hidden states ``(B, L, d)``. It never sees item ids or
+padding; sequences are right-padded) to hidden states ``(B, L, d)``; ``at(x, valid, positions)``
+gives the hidden state at one position per row (what a query reads). It never sees item ids or
 the item encoder.
 
 Its :class:`BackboneSpec` says how it is built and how it is trained and queried:
@@ -32,6 +33,13 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """x (B, L, d) item embeddings, valid (B, L) -> hidden states (B, L, d)."""
+
+    def at(self, x: torch.Tensor, valid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The hidden state of row b at position ``positions[b]`` only: (B, d), equal (to float
+        rounding) to ``forward(x, valid)[arange(B), positions]``. This default computes every
+        position; a backbone overrides it where it can compute less (SASRec: the last block for
+        the B asked positions only)."""
+        return self(x, valid)[torch.arange(len(x), device=x.device), positions]
 
 
 class BackboneSettings:

@@ -5,8 +5,9 @@ positions, LayerNorm + dropout on the input, post-LN blocks (attention, GELU fee
 width ``inner``), N(0, 0.02) initialisation. Deviations: attention runs through
 ``scaled_dot_product_attention`` with a causal mask (padding is on the right, so real positions
 never attend to it); position-wise layers run on the real positions only and attention per length
-bucket (same result, a fraction of the work on padding); the original paper's sqrt(d) embedding
-scale and pre-LN blocks are not used, as in RecBole.
+bucket (same result, a fraction of the work on padding); a query (:meth:`SASRec.at`) runs the
+last block for the one position it reads; the original paper's sqrt(d) embedding scale and pre-LN
+blocks are not used, as in RecBole.
 """
 
 from __future__ import annotations
@@ -58,6 +59,22 @@ class SelfAttention(nn.Module):
             y = y.index_put((tokens,), self._attend(block, None, causal=True)[present])
         return self.out(y)
 
+    def at(self, hp: torch.Tensor, packing: Packing, index: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Causal attention for B queries only: row b's query is the packed position ``index[b]``
+        (position ``positions[b]`` of its sequence), its keys its sequence's positions up to that
+        one. hp (T, C) -> (B, C)."""
+        qkv = self.qkv(hp)  # (T, 3C): every position is a key
+        B, C = len(index), hp.shape[1]
+        pos = torch.arange(int(positions.max()) + 1, device=hp.device)
+        present = pos[None] <= positions[:, None]  # (B, W): the keys of each query
+        block = qkv.new_zeros(B, len(pos), 3 * C)
+        block[present] = qkv[(packing.starts[:, None] + pos[None])[present]]
+        _, k, v = block.view(B, len(pos), 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, W, C/H)
+        q = qkv[index, :C].view(B, self.heads, 1, C // self.heads)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=present[:, None, None, :],
+                                           dropout_p=self.attn_dropout if self.training else 0.0)
+        return self.out(y.reshape(B, C))
+
     def _attend(self, qkv: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
         B, L, C3 = qkv.shape
         C = C3 // 3
@@ -87,6 +104,12 @@ class TransformerBlock(nn.Module):
         return self.ln2(hp + self.drop(self.ffn(hp)))
 
 
+    def at(self, hp: torch.Tensor, packing: Packing, index: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The same block for B positions only (packed ``index``; see :meth:`SelfAttention.at`): (B, C)."""
+        x = self.ln1(hp[index] + self.drop(self.attn.at(hp, packing, index, positions)))
+        return self.ln2(x + self.drop(self.ffn(x)))
+
+
 class Packing:
     """Where the T real positions of a right-padded batch ``valid`` (B, L) sit in the packed
     (row-major) order, grouped by sequence length into buckets of width 8, 16, 32, ... so that
@@ -95,6 +118,7 @@ class Packing:
     def __init__(self, valid: torch.Tensor):
         lengths = valid.sum(dim=1)  # (B,)
         starts = torch.cumsum(lengths, 0) - lengths  # packed index of each row's first position
+        self.starts = starts  # (B,)
         self.groups: list[tuple[torch.Tensor, torch.Tensor]] = []
         low, width, L = 0, 8, valid.shape[1]
         while low < L:
@@ -131,6 +155,17 @@ class SASRec(Backbone):
         h = x.new_zeros(x.shape)
         h[valid] = hp
         return h  # (B, L, d), zeros at padding
+
+    def at(self, x: torch.Tensor, valid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Hidden states at ``positions`` (B,) only, (B, d): the blocks before the last run on every
+        real position (as in :meth:`forward`), the last one on the B asked positions (their keys
+        are every position before them), a fraction of the last block's work."""
+        L = x.shape[1]
+        hp = self.drop(self.ln((x + self.position.weight[:L])[valid]))  # (T, d)
+        packing = Packing(valid)
+        for block in self.blocks[:-1]:
+            hp = block.packed(hp, packing)
+        return self.blocks[-1].at(hp, packing, packing.starts + positions, positions)
 
 
 SPEC = BackboneSpec("sasrec", SASRecSettings, SASRec)

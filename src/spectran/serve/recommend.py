@@ -27,7 +27,6 @@ import torch
 
 from spectran.api import load_run
 from spectran.errors import DataError
-from spectran.eval.evaluate import user_representations
 from spectran.model import SeqRecModel
 from spectran.objectives import Objective
 from spectran.serve.catalog import Catalog
@@ -41,17 +40,23 @@ def topk_chunked(user: torch.Tensor, table: torch.Tensor, k: int, chunk: int = T
                  exclude: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` items of each row of ``user (B, w)`` against ``table (N, w)``, N items by chunks.
 
-    ``exclude[b]``: 0-based item rows never returned for user b. Returns (scores (B, k'),
-    rows (B, k')) sorted by descending score, k' = min(k, N); memory is B x (chunk + k).
+    ``exclude[b]``: 0-based item rows never returned for user b (repeats allowed). Returns (scores
+    (B, k'), rows (B, k')) sorted by descending score, k' = min(k, N); memory is B x (chunk + k).
     """
     B, N = len(user), len(table)
     k = min(k, N)
-    best_s = user.new_full((B, 0), float("-inf"))
-    best_i = torch.zeros((B, 0), dtype=torch.long, device=user.device)
     if exclude is not None:  # (user, row) pairs, masked in one operation per chunk
-        ex_rows = torch.cat([r.to(user.device, torch.long) for r in exclude]) if exclude else best_i[0]
+        ex_rows = (torch.cat([r.to(user.device, torch.long) for r in exclude]) if exclude
+                   else torch.zeros(0, dtype=torch.long, device=user.device))
         ex_users = torch.repeat_interleave(torch.arange(len(exclude), device=user.device),
                                            torch.tensor([len(r) for r in exclude], device=user.device))
+    if chunk >= N:  # one chunk: no merging
+        scores = (user @ table.T).float()  # (B, N)
+        if exclude is not None:
+            scores[ex_users, ex_rows] = float("-inf")
+        return scores.topk(k, dim=1)
+    best_s = user.new_full((B, 0), float("-inf"))
+    best_i = torch.zeros((B, 0), dtype=torch.long, device=user.device)
     for lo in range(0, N, chunk):
         scores = (user @ table[lo:lo + chunk].T).float()  # (B, c)
         if exclude is not None:
@@ -131,8 +136,9 @@ class Recommender:
             seqs[b, :len(recent)] = recent + 1
             lengths[b] = len(recent)
         device = self.table.device
-        return user_representations(self.model, self.objective, torch.from_numpy(seqs).to(device),
-                                    torch.from_numpy(lengths).to(device), self.table)
+        inputs, positions = self.objective.query(torch.from_numpy(seqs).to(device),
+                                                 torch.from_numpy(lengths).to(device))
+        return self.model.hidden_at(inputs, self.table, positions)
 
     @torch.no_grad()
     def top_rows(self, queries: Sequence[Query]) -> list[list[tuple[int, float]]]:
@@ -147,10 +153,11 @@ class Recommender:
         out: list[list[tuple[int, float]]] = [[] for _ in queries]
         full = [b for b, q in enumerate(queries) if q.candidates is None]
         if full:
-            exclude = [torch.from_numpy(np.unique(np.asarray(queries[b].history if queries[b].exclude_history
-                                                             else [], dtype=np.int64))) for b in full]
+            exclude = [torch.tensor(queries[b].history if queries[b].exclude_history else [], dtype=torch.long)
+                       for b in full]
             k = max(queries[b].k for b in full)
-            scores, top = topk_chunked(users[full], self.table, k, self.chunk, exclude)
+            scores, top = topk_chunked(users if len(full) == len(queries) else users[full], self.table, k,
+                                       self.chunk, exclude)
             for j, (rows, values) in enumerate(zip(top.tolist(), scores.tolist(), strict=True)):
                 k = queries[full[j]].k
                 out[full[j]] = [(r, s) for r, s in zip(rows[:k], values[:k], strict=True) if s != float("-inf")]
