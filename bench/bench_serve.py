@@ -12,11 +12,15 @@ Protocol, per run folder (``--runs office=PATH beauty=PATH``):
   most recent 50 items), cycled;
 - the measurements alternate between the servers, ``--rounds`` times, so that a change in the
   machine's background load hits every mode alike; reported: requests/s (median of the rounds),
-  p50 and p99 latency (ms, send to last byte, all rounds pooled), mean batch size, errors, and
-  each batched mode's throughput over the unbatched one at each concurrency.
+  p50 and p99 latency (ms, send to last byte, all rounds pooled), mean batch size, the server
+  process's CPU use in cores (user + system time over wall time, warm-up included, mean of the
+  rounds: the event loop and the model thread share one interpreter lock, so a server tops out
+  near 1 core), errors, and each batched mode's throughput over the unbatched one at each
+  concurrency.
 With ``--score``: ``spectran score``'s users/s on the last run's dataset (every user, k = 10,
 chunks of 1024, to a Parquet file) against ``Recommender.recommend`` called per user (a sample).
-The clients share the machine with the server: on 2 cores the load generator takes CPU from it.
+The clients share the machine with the server: on 2 cores the load generator takes CPU from it
+(about 0.1 core at 2,000 requests/s: a raw keep-alive HTTP/1.1 client, no HTTP library).
 
     nice -n 15 python bench/bench_serve.py --runs office=runs/office beauty=runs/beauty --score
 """
@@ -76,6 +80,12 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _histories(rec, n: int) -> list[list[int]]:
     from spectran.data.batches import eval_sequences
     from spectran.data.prepare import prepare
@@ -104,7 +114,7 @@ def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
         for mode, flags in modes:
             servers[mode] = stack.enter_context(ServerProcess(run, ["--threads", str(a.threads), *flags]))
             rows.append(f"| {name} | {mode}: start {servers[mode].start_seconds:.1f} s, resident "
-                        f"{_rss_mib(servers[mode].pid):.0f} MiB ({len(rec.catalog):,} items) | | | | | | |")
+                        f"{_rss_mib(servers[mode].pid):.0f} MiB ({len(rec.catalog):,} items) | | | | | | | |")
             print(rows[-1], flush=True)
         runs: dict[tuple[str, int], list[dict]] = {(m, c): [] for m, _ in modes for c in a.clients}
         batches: dict[tuple[str, int], list[tuple[int, int]]] = {key: [] for key in runs}
@@ -113,7 +123,10 @@ def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
                 for mode, _ in modes:
                     url = servers[mode].url
                     before = httpx.get(url + "/meta", trust_env=False, timeout=30).json()["batching"]
+                    cpu, wall = _cpu_seconds(servers[mode].pid), time.perf_counter()
                     runs[mode, clients].append(asyncio.run(_load(url, bodies, clients, a.seconds)))
+                    runs[mode, clients][-1]["cores"] = ((_cpu_seconds(servers[mode].pid) - cpu)
+                                                        / (time.perf_counter() - wall))
                     after = httpx.get(url + "/meta", trust_env=False, timeout=30).json()["batching"]
                     batches[mode, clients].append((after["items"] - before["items"],
                                                    after["batches"] - before["batches"]))
@@ -125,13 +138,14 @@ def bench_run(name: str, run: str, a: argparse.Namespace) -> list[str]:
             rps[mode, clients] = float(np.median([r["rps"] for r in done]))
             items, count = (sum(x) for x in zip(*batches[mode, clients], strict=True))
             errors = sum(r["errors"] for r in done)
+            cores = np.mean([r["cores"] for r in done])
             rows.append(f"| {name} | {mode} | {clients} | {rps[mode, clients]:.0f} | {np.percentile(lat, 50):.1f} | "
-                        f"{np.percentile(lat, 99):.1f} | {items / max(count, 1):.1f} | {errors} |")
+                        f"{np.percentile(lat, 99):.1f} | {items / max(count, 1):.1f} | {cores:.2f} | {errors} |")
             print(rows[-1], flush=True)
     for mode, _ in modes[:-1]:
         for clients in a.clients:
             rows.append(f"| {name} | {mode} / unbatched | {clients} | "
-                        f"{rps[mode, clients] / rps['unbatched', clients]:.2f}x | | | | |")
+                        f"{rps[mode, clients] / rps['unbatched', clients]:.2f}x | | | | | |")
             print(rows[-1], flush=True)
     return rows
 
@@ -178,8 +192,8 @@ def main() -> None:
           f"{a.threads}, batching --max-batch {a.max_batch}, {a.rounds} rounds of {a.seconds:.0f} s per level, "
           "modes interleaved",
           flush=True)
-    table = ["| run | mode | clients | requests/s | p50 ms | p99 ms | mean batch | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    table = ["| run | mode | clients | requests/s | p50 ms | p99 ms | mean batch | server CPU, cores | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(table), flush=True)
     for name, run in runs.items():
         table += bench_run(name, run, a)
