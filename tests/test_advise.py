@@ -3,6 +3,7 @@ and the inputs it will meet (NaN rows, constant columns, d above E's rank, tiny 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -81,6 +82,23 @@ def test_anisotropic_states_are_normalised_first_and_get_no_mlp_type_runner_up()
                        normalised=spectrum(0, 0.96, 0.078, 0.081, 179))
     assert decide(offset).preprocessing == []
 
+
+
+def test_states_far_from_unit_norm_are_normalised_first_even_when_not_anisotropic():
+    # raw Gemma 3 270M states on beauty (spectran advise): row norm 71.6 (cv 0.087), mean cosine 0.78, first
+    # centred component only 12 %; on office's raw states (norm 73) and standardised ones (norm 25) llmesr collapsed
+    clean, flat = spectrum(0, 0.98, 0.11, 0.112, 640, rank=640), spectrum(0, 0.98, 0.11, 0.112, 640, rank=640)
+    beauty = dataclasses.replace(table_row(spectrum(0, 0.98, 0.11, 0.112, 640, rank=640, cosine=0.78, first=0.12),
+                                           normalised=flat), scale=Scale(640, 71.6, 0.087, 0, 0, 6.0))
+    v = decide(beauty)
+    assert v.preprocessing == ["text.normalize=true"]
+    assert v.use.method not in MLP_TYPE and v.runner_up.method not in MLP_TYPE
+    assert any("norm 71.6" in n for n in v.notes)
+    for norm in (1.0, 0.65, 9.0):  # unit-scale rows (sentence encoders, the plants) keep their scale
+        unit = dataclasses.replace(beauty, raw=clean, scale=Scale(640, norm, 0.05, 0, 0, 6.0))
+        assert decide(unit).preprocessing == [] and decide(unit).runner_up.method == "llmesr"
+    zero_row = dataclasses.replace(beauty, scale=Scale(640, 71.6, 0.087, 1, 0, 6.0))  # L2 cannot place a zero row
+    assert decide(zero_row).preprocessing == []
 
 def synthetic_E(num_items: int) -> np.ndarray:
     """E whose top components carry the synthetic walk's signal: cluster one-hots and smooth

@@ -9,7 +9,8 @@ method at its default; the figures quoted in the reasons are those tables' test 
 2. **anisotropic or unnormalised E** (the first centred component holds >= :data:`ANISOTROPIC_FIRST`
    of the energy and the mean cosine of random pairs is >= :data:`ANISOTROPIC_COSINE`, as raw
    decoder-LLM states; a high mean cosine alone is a common offset, which the tail plants have too;
-   or the row norms vary by more than :data:`UNEVEN_NORMS` (cv), above every matrix measured):
+   or the row norms vary by more than :data:`UNEVEN_NORMS` (cv), above every matrix measured; or
+   the rows are far from unit norm, at least :data:`LARGE_NORM`, as raw or standardised LLM states):
    L2-normalise first (``text.normalize=true``) and read the rest on the normalised spectrum; MLP-type
    adapters are not offered (on raw Gemma 3 states llmesr collapsed while the SVD family did not;
    on L2-normalised ones all tied);
@@ -42,6 +43,8 @@ FEW_INFORMATIVE = 0.5  # fewer than this share of the top k reach the noise floo
 NOISE_ON_TOP = 1 / 8  # of the top k noise-like: tail64 9/64, noise64 64/64 (clear); the milder tail 6/64, MPNet 1/64
 CLEAR_SIGMA_SHARE = 0.45  # signal share of the top k by sigma below which svd_frozen clearly loses
 UNEVEN_NORMS = 0.25  # row-norm cv above which E counts as unnormalised (MiniLM 0.00, the plants <= 0.09)
+LARGE_NORM = 10.0  # mean row norm from which E counts as unnormalised (MiniLM, MPNet 1; llmesr collapsed on
+# office's Gemma 3 states both raw, norm 73, and standardised, norm 25; beauty's raw Gemma states: 72)
 MEASURED_DIM = 64  # the d of every table behind this rule
 
 NO_CLEAR_WINNER = "no clear winner — pick by cost"
@@ -80,6 +83,11 @@ def uneven(sc: Scale) -> bool:
     return sc.row_norm_cv > UNEVEN_NORMS and sc.zero_rows == 0
 
 
+def large(sc: Scale) -> bool:
+    """Rows far from unit norm (raw or standardised LLM states), with no zero row to normalise."""
+    return sc.row_norm_mean >= LARGE_NORM and sc.zero_rows == 0
+
+
 def decide(m: Measurements) -> Verdict:
     """The verdict the measured tables support for these measurements (see the module docstring)."""
     notes = _notes(m)
@@ -111,6 +119,9 @@ def _why_normalise(m: Measurements) -> str:
                 f"{m.raw.first_share:.0%} of the energy)")
     if uneven(m.scale):
         return f"E's rows differ in norm (cv {m.scale.row_norm_cv:.2f}, mean {m.scale.row_norm_mean:.3g})"
+    if large(m.scale):
+        return (f"E's rows have norm {m.scale.row_norm_mean:.3g} (sentence encoders give unit norm; "
+                "llmesr's authors fed unit-norm embeddings)")
     return ""
 
 
@@ -193,7 +204,7 @@ def _notes(m: Measurements) -> list[str]:
     if m.raw.rank < m.d:
         notes.append(f"E's centred rank is {m.raw.rank} < d = {m.d}: the SVD family zero-pads its table to d")
     sc = m.scale
-    if not anisotropic(m.raw) and not uneven(sc) and (sc.zero_rows or sc.dominant_share > 0.5):
+    if not anisotropic(m.raw) and not uneven(sc) and not large(sc) and (sc.zero_rows or sc.dominant_share > 0.5):
         dims = f", hidden dimensions {sc.dominant_dims} hold {sc.dominant_share:.0%} of the energy" \
             if sc.dominant_dims else ""
         notes.append(f"rows differ in scale (norm cv {sc.row_norm_cv:.2f}, {sc.zero_rows} zero rows{dims}): MLP-type "
