@@ -100,6 +100,22 @@ def test_states_far_from_unit_norm_are_normalised_first_even_when_not_anisotropi
     zero_row = dataclasses.replace(beauty, scale=Scale(640, 71.6, 0.087, 1, 0, 6.0))  # L2 cannot place a zero row
     assert decide(zero_row).preprocessing == []
 
+
+def test_a_sparse_catalog_gets_spectran_regularised_and_says_why():
+    # clothing's 8,900-user sample: 19,723 items, 62,371 interactions (3.2 per item)
+    shape = DataShape(19723, 8900, 62371, 44000, 3.6e-4)
+    sparse_row = dataclasses.replace(table_row(TABLES["office tail64"][0]), data=shape)
+    v = decide(sparse_row)
+    regularised = ["train.weight_decay=0.1", "backbone.dropout=0.4113"]
+    assert v.use.method == "spectran" and v.use.settings == regularised
+    assert v.runner_up.settings == ["method.position_by=informative", *regularised]
+    assert any("3.2 interactions per item" in n for n in v.notes)
+    clean = decide(dataclasses.replace(sparse_row, raw=TABLES["office minilm"][0]))
+    assert clean.use.label() == "svd_frozen"  # svd_frozen held on the sparse sample: nothing to add
+    assert any("sparse catalog" in n for n in clean.notes)
+    dense = decide(table_row(TABLES["office tail64"][0]))  # office: 22 per item
+    assert dense.use.settings == [] and not any("sparse" in n for n in dense.notes)
+
 def synthetic_E(num_items: int) -> np.ndarray:
     """E whose top components carry the synthetic walk's signal: cluster one-hots and smooth
     functions of the position in the cluster (the walk moves to the next position), plus a little noise."""
