@@ -88,7 +88,8 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     header = ("| encoder | items | dim | seconds | items/s | model load s | peak RSS MiB | cache load s "
               "| cache MiB |\n|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(f"| {r['encoder']} | {r['items']:,} | {r['dim']} | {r['seconds']:.1f} | {r['items_per_s']:.{0 if r['items_per_s'] >= 10 else 1}f} "
+    body = "".join(f"| {r['encoder']} | {r['items']:,} | {r['dim']} | {r['seconds']:.1f} "
+                   f"| {r['items_per_s']:.{0 if r['items_per_s'] >= 10 else 1}f} "
                    f"| {r['model_load_s']:.1f} | {r['peak_rss_mib']:.0f} | {r['cache_load_s']:.3f} "
                    f"| {r['cache_mib']:.1f} |\n" for r in rows)
     unpacks = [f"{r['encoder']} one-off unpack from its wheels: {r['unpack_s']:.1f} s"

@@ -29,7 +29,8 @@ def build(dataset: str, encoder: str, method: str, threads: int, recipe: str):
     from spectran.assemble import assemble_run
     from spectran.settings import resolve
 
-    s = resolve({"data": {"dataset": dataset}, "text": {"encoder": encoder}, "model": {"method": method, "recipe": recipe},
+    s = resolve({"data": {"dataset": dataset}, "text": {"encoder": encoder},
+                 "model": {"method": method, "recipe": recipe},
                  "train": {"progress": False, "threads": threads}})
     exp = assemble_run(s)
     return exp, make_trainer(exp), validator(exp, "test")
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     base = a.methods[0]
     epoch_base, eval_base = statistics.median(seconds[base]), statistics.median(evals[base])
-    print(f"{a.dataset}, E = {a.encoder}, seed 0, {a.epochs} interleaved epochs, {a.eval_repeats} interleaved test evaluations, "
+    print(f"{a.dataset}, E = {a.encoder}, seed 0, {a.epochs} interleaved epochs, "
+          f"{a.eval_repeats} interleaved test evaluations, "
           f"{a.threads} threads, model.recipe={a.recipe}; medians\n")
     print(f"| method | s/epoch | x {base} | test eval s | x {base} | adapter params |")
     print("|---|---|---|---|---|---|")

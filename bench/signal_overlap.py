@@ -67,18 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"d = {args.dim}; rho: correlation of a component between consecutive training items")
     print("| dataset | E | D | rank | noise floor | overlap of top-d by sigma and by signal | top-d by sigma "
-          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto | above floor | s |")
+          "that are noise-like | mean rho, top-d by sigma | mean rho, top-d by signal | share | auto "
+          "| above floor | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     from spectran.errors import SpectranError
 
     for dataset in args.dataset:
-        for encoder, pooling in [(e, p) for e in args.encoder for p in (args.pooling if e.startswith("hf:") else ["mean"])]:
+        pairs = [(e, p) for e in args.encoder for p in (args.pooling if e.startswith("hf:") else ["mean"])]
+        for encoder, pooling in pairs:
             try:
                 r = overlap_row(dataset, encoder, args.dim, pooling)
             except SpectranError as exc:  # a dataset or an encoder this machine lacks: one line
                 print(f"error: {dataset} / {encoder}: {exc}", file=sys.stderr)
                 return 2
-            name = f"{Path(encoder[3:]).name or encoder} ({pooling} pooling, hf:)" if encoder.startswith("hf:") else encoder
+            name = (f"{Path(encoder[3:]).name or encoder} ({pooling} pooling, hf:)" if encoder.startswith("hf:")
+                    else encoder)
             print(f"| {r['dataset']} | {name} | {r['D']} | {r['rank']} | {r['floor']:.4f} | "
                   f"{r['overlap']} / {r['k']} | "
                   f"{r['noise_like']} / {r['k']} | {r['rho_sigma']:.3f} | {r['rho_signal']:.3f} | "

@@ -2,7 +2,8 @@
 
 ``--default`` is the report CSV of the runs at the documented defaults, ``--tuned`` one or more
 report CSVs of the tune folders' retests (the same seeds; several when the studies were reported
-in parts: a label found in several CSVs, its seeds run in parts, is pooled over all its seeds). Per method (the rows present in both): test and
+in parts: a label found in several CSVs, its seeds run in parts, is pooled over all its seeds).
+Per method (the rows present in both): test and
 validation metric, mean ± std over seeds, the gain from tuning, and the config a user selecting
 on validation alone would keep (default or tuned, by mean validation metric) with its test
 figure. Then the ranking of the methods by test mean: at the defaults, tuned, and selected.
@@ -22,7 +23,6 @@ import math
 from pathlib import Path
 
 from spectran.tune.space import load_space
-
 
 Cell = tuple[float, float, int]  # mean, sample std (nan for one seed), seeds
 
@@ -63,7 +63,8 @@ def read_tuned(paths: list[Path], metric: str) -> dict[str, dict[str, Cell]]:
     for path in paths:
         for label, found in read_seeds(path, metric).items():
             if seeds.setdefault(label, set()) & found:
-                raise SystemExit(f"error: {path}: {label} seeds {sorted(seeds[label] & found)} are in an earlier CSV too")
+                raise SystemExit(f"error: {path}: {label} seeds {sorted(seeds[label] & found)} "
+                                 "are in an earlier CSV too")
             seeds[label] |= found
         for label, splits in read_cells(path, metric).items():
             for split, c in splits.items():

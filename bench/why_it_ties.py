@@ -36,7 +36,7 @@ def _rms(x: torch.Tensor) -> float:
 def parts(rec) -> dict[str, str]:
     """The table of per-run quantities (formatted), '-' where a method has no such part."""
     enc = rec.model.item_encoder
-    row = {k: "-" for k in ("gate", "lambda", "phi zero", "attn/E_s", "g moved", "ID/table")}
+    row = dict.fromkeys(("gate", "lambda", "phi zero", "attn/E_s", "g moved", "ID/table"), "-")
     fusion = getattr(enc, "fusion", None)
     if fusion is not None and fusion.id_table is not None:
         row["ID/table"] = f"{_rms(fusion.ids()) / _rms(rec.table[:fusion.id_table.shape[0]]):.3f}"
