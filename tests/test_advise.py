@@ -83,13 +83,12 @@ def test_anisotropic_states_are_normalised_first_and_get_no_mlp_type_runner_up()
     assert decide(offset).preprocessing == []
 
 
-
 def test_states_far_from_unit_norm_are_normalised_first_even_when_not_anisotropic():
     # raw Gemma 3 270M states on beauty (spectran advise): row norm 71.6 (cv 0.087), mean cosine 0.78, first
     # centred component only 12 %; on office's raw states (norm 73) and standardised ones (norm 25) llmesr collapsed
-    clean, flat = spectrum(0, 0.98, 0.11, 0.112, 640, rank=640), spectrum(0, 0.98, 0.11, 0.112, 640, rank=640)
+    clean = spectrum(0, 0.98, 0.11, 0.112, 640, rank=640)
     beauty = dataclasses.replace(table_row(spectrum(0, 0.98, 0.11, 0.112, 640, rank=640, cosine=0.78, first=0.12),
-                                           normalised=flat), scale=Scale(640, 71.6, 0.087, 0, 0, 6.0))
+                                           normalised=clean), scale=Scale(640, 71.6, 0.087, 0, 0, 6.0))
     v = decide(beauty)
     assert v.preprocessing == ["text.normalize=true"]
     assert v.use.method not in MLP_TYPE and v.runner_up.method not in MLP_TYPE
@@ -115,6 +114,13 @@ def test_a_sparse_catalog_gets_spectran_regularised_and_says_why():
     assert any("sparse catalog" in n for n in clean.notes)
     dense = decide(table_row(TABLES["office tail64"][0]))  # office: 22 per item
     assert dense.use.settings == [] and not any("sparse" in n for n in dense.notes)
+    # raw LLM states on a sparse catalog: the SpecTran runner-up that replaces llmesr is regularised too
+    large = dataclasses.replace(sparse_row, raw=TABLES["office minilm"][0], normalised=TABLES["office minilm"][0],
+                                scale=Scale(640, 71.6, 0.087, 0, 0, 6.0))
+    v = decide(large)
+    assert v.preprocessing == ["text.normalize=true"]
+    assert (v.runner_up.method, v.runner_up.settings) == ("spectran", regularised)
+
 
 def synthetic_E(num_items: int) -> np.ndarray:
     """E whose top components carry the synthetic walk's signal: cluster one-hots and smooth

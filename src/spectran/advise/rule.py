@@ -115,15 +115,16 @@ def decide(m: Measurements) -> Verdict:
                      "tied. The rest of the verdict reads the normalised spectrum")
     case = _spectral_case(s)
     verdict = _CASES[case](s, prep, notes)
-    if sparse(m):
-        _regularise(verdict, m)
     if prep and verdict.runner_up.method in MLP_TYPE:
         verdict.runner_up = Choice("spectran", [], "after L2 normalisation the SVD family ties; on raw anisotropic "
                                    "states it is the MLP-type adapters that fail")
+    if sparse(m):  # after every choice is made, so that each SpecTran choice is regularised
+        _regularise(verdict, m)
     return verdict
 
 
 def sparse(m: Measurements) -> bool:
+    """Fewer than :data:`SPARSE_PER_ITEM` interactions per item."""
     return m.data.interactions < SPARSE_PER_ITEM * m.data.items
 
 
