@@ -100,26 +100,18 @@ def test_states_far_from_unit_norm_are_normalised_first_even_when_not_anisotropi
     assert decide(zero_row).preprocessing == []
 
 
-def test_a_sparse_catalog_gets_spectran_regularised_and_says_why():
+def test_a_sparse_catalog_is_named_with_what_spectran_changes_there():
     # clothing's 8,900-user sample: 19,723 items, 62,371 interactions (3.2 per item)
     shape = DataShape(19723, 8900, 62371, 44000, 3.6e-4)
     sparse_row = dataclasses.replace(table_row(TABLES["office tail64"][0]), data=shape)
     v = decide(sparse_row)
-    regularised = ["train.weight_decay=0.1", "backbone.dropout=0.4113"]
-    assert v.use.method == "spectran" and v.use.settings == regularised
-    assert v.runner_up.settings == ["method.position_by=informative", *regularised]
-    assert any("3.2 interactions per item" in n for n in v.notes)
+    assert v.use.method == "spectran" and v.use.settings == []  # train applies the variant by itself
+    note = next(n for n in v.notes if "sparse catalog" in n)
+    assert "3.2 interactions per item" in note and "train.weight_decay=0.1 backbone.dropout=0.4113" in note
     clean = decide(dataclasses.replace(sparse_row, raw=TABLES["office minilm"][0]))
-    assert clean.use.label() == "svd_frozen"  # svd_frozen held on the sparse sample: nothing to add
-    assert any("sparse catalog" in n for n in clean.notes)
+    assert clean.use.label() == "svd_frozen" and any("sparse catalog" in n for n in clean.notes)
     dense = decide(table_row(TABLES["office tail64"][0]))  # office: 22 per item
-    assert dense.use.settings == [] and not any("sparse" in n for n in dense.notes)
-    # raw LLM states on a sparse catalog: the SpecTran runner-up that replaces llmesr is regularised too
-    large = dataclasses.replace(sparse_row, raw=TABLES["office minilm"][0], normalised=TABLES["office minilm"][0],
-                                scale=Scale(640, 71.6, 0.087, 0, 0, 6.0))
-    v = decide(large)
-    assert v.preprocessing == ["text.normalize=true"]
-    assert (v.runner_up.method, v.runner_up.settings) == ("spectran", regularised)
+    assert not any("sparse" in n for n in dense.notes)
 
 
 def synthetic_E(num_items: int) -> np.ndarray:

@@ -28,7 +28,7 @@ BELOW_MODEL = MODEL_CODE + ["spectran.errors", "spectran.registry", "spectran.sp
 LAYERS = [
     ("foundation", ["spectran", "spectran.errors", "spectran.io", "spectran.typed", "spectran.textable",
                     "spectran.runlock", "spectran.registry"]),
-    ("settings", ["spectran.settings", "spectran.text.settings"]),
+    ("settings", ["spectran.settings", "spectran.recipes", "spectran.text.settings"]),
     ("data", ["spectran.data"]),
     ("embeddings", ["spectran.text", "spectran.spectral"]),
     ("model", MODEL_CODE),

@@ -29,12 +29,13 @@ import torch
 
 from spectran import distributed
 from spectran.assemble import AssembledRun, assemble_run, describe_protocol
-from spectran.data.prepare import PreparedDataset
+from spectran.data.prepare import PreparedDataset, prepare
 from spectran.distributed import SINGLE, DistInfo
 from spectran.errors import ConfigError, DataError, SpectranError
 from spectran.eval.evaluate import rank_all_users
 from spectran.eval.metrics import metrics_from_ranks
 from spectran.io import write_json
+from spectran.recipes import SPARSE_PER_ITEM, for_catalog, recipe_values
 from spectran.runfolder import RunFolder
 from spectran.runlock import run_lock
 from spectran.settings import RunSettings
@@ -115,15 +116,19 @@ def train(settings: RunSettings, out: str | Path, exp: AssembledRun | None = Non
     ends the run there: the folder keeps its logs and `last` checkpoint)."""
     out = Path(out)
     settings.validate()  # settings built or changed in Python skip resolve's checks
-    check_run_dir(out, settings)
     # the device is picked once, here; under torchrun rank 0 alone holds the run's lock
     with (distributed.session(settings.train.device) as (dinfo, device),
           run_lock(out) if dinfo.is_main else contextlib.nullcontext()):
+        with distributed.main_first(dinfo):  # rank 0 fills the data cache first
+            data = exp.data if exp is not None else prepare(settings.data)
+        settings = settings_for_data(settings, data, announce=dinfo.is_main)
+        check_run_dir(out, settings)
         metrics = finished_metrics(out, settings)
         if metrics is not None:
             return metrics
-        with distributed.main_first(dinfo):  # rank 0 fills the data/embedding caches first
-            exp = exp or assemble_run(settings, device=device)
+        with distributed.main_first(dinfo):  # rank 0 fills the embedding caches first
+            if exp is None or exp.settings != settings:
+                exp = assemble_run(settings, data, device=device)
         exp.to(device)
         if dinfo.is_main:
             check_run_data(out, exp.data)
@@ -139,6 +144,19 @@ def train(settings: RunSettings, out: str | Path, exp: AssembledRun | None = Non
         fit = {"best_epoch": state.best_epoch, "epochs": state.epoch,
                "train_seconds_per_epoch": trainer.median_epoch_seconds()}
         return finish_run(exp, out, fit, dinfo)
+
+
+def settings_for_data(settings: RunSettings, data: PreparedDataset, announce: bool = False) -> RunSettings:
+    """``settings`` for this dataset (:func:`spectran.recipes.for_catalog`: the recipe's
+    sparse-catalog variant on a sparse catalog); ``announce`` prints what changed to stderr."""
+    adapted = for_catalog(settings, len(data.items), data.num_items)
+    if announce and adapted != settings:
+        before = recipe_values(settings)
+        changed = ", ".join(f"{k}={v}" for k, v in recipe_values(adapted).items() if before.get(k) != v)
+        print(f"a sparse catalog ({len(data.items) / max(1, data.num_items):.1f} interactions per item, fewer than "
+              f"{SPARSE_PER_ITEM:g}): {settings.model.method}'s sparse-catalog recipe sets {changed} "
+              "(model.recipe=dense keeps the recipe)", file=sys.stderr, flush=True)
+    return adapted
 
 
 def start_run_folder(folder: RunFolder, settings: RunSettings, data: PreparedDataset, dinfo: DistInfo,

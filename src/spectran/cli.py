@@ -87,8 +87,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     if args.no_progress:
         s.train.progress = False
+    from spectran.recipes import recipe_label, recipe_values
     from spectran.runfolder import RunFolder, not_converged
-    from spectran.settings import recipe_label, recipe_values
     from spectran.train.sinks import EpochLines
 
     recipe = recipe_values(s)
@@ -107,6 +107,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 130
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
+    s = RunFolder(args.out).read_settings()  # as trained (the data may have changed the recipe's values)
+    recipe = recipe_values(s)
     unconverged = not_converged(metrics, s.train.patience)
     if args.json:
         print(json.dumps({"valid": metrics["valid"], "test": metrics["test"], "best_epoch": metrics["best_epoch"],

@@ -62,10 +62,13 @@ class ModelSettings:
     unseen_ids: Literal["learn", "zero"] = "learn"
     # where the settings a config leaves out come from: "method" = the method's tuned recipe for
     # this backbone where it has one (svd_frozen, spectran and rlmrec on sasrec, docs/tuning.md),
-    # else the field defaults; "none" = the field defaults for every method (as every table
-    # measured before the recipes existed). It does not itself distinguish runs: the values it
-    # supplies do, and a run folder's config.yaml holds them all
-    recipe: Literal["method", "none"] = field(default="method", metadata=BOOKKEEPING)
+    # else the field defaults, and on a sparse catalog (fewer than SPARSE_PER_ITEM interactions per
+    # item) the recipe's sparse-catalog variant where the method has one (spectran: svd_frozen's
+    # regularisation), applied by :func:`for_catalog` once the data is read; "dense" = the recipe
+    # whatever the catalog; "none" = the field defaults for every method (as every table measured
+    # before the recipes existed). It does not itself distinguish runs: the values it supplies do,
+    # and a run folder's config.yaml holds them all
+    recipe: Literal["method", "dense", "none"] = field(default="method", metadata=BOOKKEEPING)
 
     def validate(self) -> None:
         expect(self.dim >= 1, "model.dim", "an integer >= 1", self.dim)
@@ -265,7 +268,7 @@ def resolve(raw: Mapping[str, Any]) -> RunSettings:
         method_spec = METHODS.spec(model.method)
     except ConfigError as exc:
         raise ConfigError(f"model.method: {exc}", setting="model.method") from None
-    raw = with_recipe(raw, method_spec.recipes.get(model.backbone, {}) if model.recipe == "method" else {})
+    raw = with_recipe(raw, method_spec.recipes.get(model.backbone, {}) if model.recipe != "none" else {})
     backbone = from_mapping(backbone_spec.settings, raw.get("backbone"), "backbone")
     method = from_mapping(method_spec.settings, raw.get("method"), "method")
     train = from_mapping(TrainSettings, raw.get("train"), "train")
@@ -289,29 +292,6 @@ def with_recipe(raw: Mapping[str, Any], recipe: Mapping[str, Any]) -> Mapping[st
         if isinstance(given, dict) and key not in given:
             given[key] = copy.deepcopy(value)
     return out
-
-
-def recipe_values(settings: RunSettings) -> dict[str, Any]:
-    """The dotted settings of ``settings`` at their value in the method's recipe (what
-    ``model.recipe=method`` supplies unless a config gives them), for the run's log."""
-    if settings.model.recipe != "method":
-        return {}
-    recipe = METHODS.spec(settings.model.method).recipes.get(settings.model.backbone, {})
-    now = {dotted: getattr(getattr(settings, section), key)
-           for dotted, (section, key) in ((d, d.split(".", 1)) for d in recipe)}
-    return {dotted: value for dotted, value in now.items() if value == recipe[dotted]}
-
-
-def recipe_label(settings: RunSettings) -> str:
-    """Which defaults the run's method settings came from, for summaries and reports:
-    "shared defaults", or "<method>'s <backbone> recipe" (with how many of its values a config
-    changed, when any)."""
-    values = recipe_values(settings)
-    if not values:
-        return "shared defaults"
-    recipe = METHODS.spec(settings.model.method).recipes[settings.model.backbone]
-    changed = f", {len(recipe) - len(values)} of its {len(recipe)} values changed" if len(values) < len(recipe) else ""
-    return f"{settings.model.method}'s {settings.model.backbone} recipe{changed}"
 
 
 COUNTS = ("layers", "heads", "experts", "inner")  # component settings that count something there must be one of

@@ -25,9 +25,10 @@ method at its default; the figures quoted in the reasons are those tables' test 
 6. **clean**: the top k carry the signal (MiniLM and MPNet on office, beauty, toys): the SVD family
    ties, "no clear winner — pick by cost".
 
-On a **sparse catalog** (fewer than :data:`SPARSE_PER_ITEM` interactions per item) a SpecTran
-choice gets svd_frozen's regularisation on top of its recipe (:data:`SPARSE_SETTINGS`): its
-recipe, tuned on office, overfits such a catalog.
+On a **sparse catalog** (fewer than :data:`~spectran.recipes.SPARSE_PER_ITEM` interactions per
+item) the verdict says that a SpecTran choice trains with its recipe's sparse-catalog variant
+(svd_frozen's regularisation, which ``train`` applies by itself there): the recipe, tuned on
+office, overfits such a catalog.
 
 The thresholds sit between the measured cases named with them; a new table that lands between
 them moves a threshold or adds a branch here.
@@ -39,6 +40,8 @@ import math
 from dataclasses import dataclass, field
 
 from spectran.advise.measure import Measurements, Scale, Spectrum
+from spectran.encoders.registry import method_spec
+from spectran.recipes import SPARSE_PER_ITEM, sparse_catalog
 
 MIN_PAIRS = 1000  # training pairs below which rho cannot be told from noise reliably (not measured)
 ANISOTROPIC_FIRST = 0.2  # MiniLM 0.11 (office), the plants <= 0.11; raw Gemma 3 270M states 0.25
@@ -50,11 +53,6 @@ UNEVEN_NORMS = 0.25  # row-norm cv above which E counts as unnormalised (MiniLM 
 LARGE_NORM = 10.0  # mean row norm from which E counts as unnormalised (MiniLM, MPNet 1; llmesr collapsed on
 # office's Gemma 3 states both raw, norm 73, and standardised, norm 25; beauty's raw Gemma states: 72)
 MEASURED_DIM = 64  # the d of every table behind this rule
-SPARSE_PER_ITEM = 6.0  # interactions per item below which a catalog is sparse (clothing's 8,900-user sample
-# 3.2; clothing 12, toys 14, beauty 16, office 22)
-# svd_frozen's regularisation on SpecTran's recipe: on the 3.2-per-item sample (3 seeds) 0.0167 against the
-# recipe's 0.0151 and svd_frozen's 0.0164; on beauty (16 per item, seed 0) it lost 0.0015 to the recipe
-SPARSE_SETTINGS = ("train.weight_decay=0.1", "backbone.dropout=0.4113")
 
 NO_CLEAR_WINNER = "no clear winner — pick by cost"
 
@@ -118,26 +116,19 @@ def decide(m: Measurements) -> Verdict:
     if prep and verdict.runner_up.method in MLP_TYPE:
         verdict.runner_up = Choice("spectran", [], "after L2 normalisation the SVD family ties; on raw anisotropic "
                                    "states it is the MLP-type adapters that fail")
-    if sparse(m):  # after every choice is made, so that each SpecTran choice is regularised
-        _regularise(verdict, m)
+    if sparse_catalog(m.data.interactions, m.data.items):
+        verdict.notes.append(_sparse_note(m))
     return verdict
 
 
-def sparse(m: Measurements) -> bool:
-    """Fewer than :data:`SPARSE_PER_ITEM` interactions per item."""
-    return m.data.interactions < SPARSE_PER_ITEM * m.data.items
-
-
-def _regularise(verdict: Verdict, m: Measurements) -> None:
-    """SpecTran choices on a sparse catalog get :data:`SPARSE_SETTINGS`, and the verdict says why."""
+def _sparse_note(m: Measurements) -> str:
+    """What a sparse catalog changes in a SpecTran choice (its recipe's sparse-catalog variant)."""
     per_item = m.data.interactions / max(1, m.data.items)
-    for choice in (verdict.use, verdict.runner_up):
-        if choice.method == "spectran":
-            choice.settings = [*choice.settings, *SPARSE_SETTINGS]
-    verdict.notes.append(
-        f"a sparse catalog ({per_item:.1f} interactions per item): SpecTran's recipe (tuned on office, 22 per item) "
-        "overfits such a catalog (clothing's 8,900-user sample, 3.2 per item, 3 seeds: 0.0151 against svd_frozen's "
-        f"0.0164); with --set {' '.join(SPARSE_SETTINGS)} it reached 0.0167")
+    variant = " ".join(f"{k}={v}" for k, v in method_spec("spectran").sparse_recipes["sasrec"].items())
+    return (f"a sparse catalog ({per_item:.1f} interactions per item, fewer than {SPARSE_PER_ITEM:g}): SpecTran "
+            f"trains with its recipe's sparse-catalog variant here ({variant}, svd_frozen's regularisation): the "
+            "recipe, tuned on office (22 per item), overfit clothing's 8,900-user sample (3.2 per item, 3 seeds: "
+            "0.0151 against svd_frozen's 0.0164), the variant reached 0.0167")
 
 
 def _why_normalise(m: Measurements) -> str:

@@ -110,6 +110,9 @@ class MethodSpec:
     # backbone name -> {dotted setting: value}: the method's tuned recipe, its defaults on that
     # backbone for every setting a config leaves out (``model.recipe=method``, docs/tuning.md)
     recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # backbone name -> {dotted setting: value}: what changes in that recipe on a sparse catalog
+    # (``settings.for_catalog``; ``model.recipe=dense`` keeps the recipe)
+    sparse_recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def init_table(num: int, dim: int, std: float = 0.02) -> nn.Parameter:

@@ -76,11 +76,13 @@ def _check_finished(run: PlannedRun) -> Outcome | None:
     """A finished run with the same settings is skipped; one with other settings is a failure."""
     if not RunFolder(run.folder).finished:
         return None
-    from spectran.api import check_run_dir, finished_metrics
+    from spectran.api import check_run_dir, finished_metrics, settings_for_data
+    from spectran.data.prepare import prepare
 
     try:
-        check_run_dir(run.folder, run.settings)
-        if finished_metrics(run.folder, run.settings) is None:
+        settings = settings_for_data(run.settings, prepare(run.settings.data))  # as train() compares them
+        check_run_dir(run.folder, settings)
+        if finished_metrics(run.folder, settings) is None:
             return None  # more epochs asked of a run that stopped at its cap: it trains on
     except SpectranError as exc:
         return Outcome(run, "failed", error=str(exc))

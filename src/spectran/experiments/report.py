@@ -41,8 +41,8 @@ from spectran.experiments.collect import (
 )
 from spectran.experiments.paper_table import mean_user_metric
 from spectran.experiments.stats import TestResult, paired_test
+from spectran.recipes import recipe_label
 from spectran.runfolder import not_converged
-from spectran.settings import recipe_label
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_K = 10
