@@ -131,3 +131,18 @@ def test_ours_split_by_a_setting_is_named(grid: Path):
     assert "runs labelled `spectran` differ in their settings (spectran [dim=32], spectran [dim=64])" in md
     md, _, _ = paper_report([grid], filters=["dim=64"])
     assert "differ in their settings" not in md and "+100.0%‡" in md
+
+
+def test_wall_time_sums_each_runs_epochs_per_dataset(tmp_path: Path):
+    for seed, per_epoch in ((0, 60.0), (1, 120.0)):
+        folder = make_run(tmp_path, "office", "spectran", seed, hits(4))
+        epochs = [{"epoch": e, "train_seconds": per_epoch - 6, "valid_seconds": 6.0} for e in (1, 2, 3)]
+        epochs.append(epochs[-1])  # epoch 3 logged again by a resume: counted once
+        (folder / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))
+        (folder / "env.json").write_text(json.dumps({"device": "cpu", "threads": 1}))
+    make_run(tmp_path, "beauty", "spectran", 0, hits(4))  # no epoch log: not timed
+    md, _, _ = paper_report([tmp_path])
+    section = md[md.index("## Wall time"):]
+    # 3 and 6 minutes: median 4.5, total 9 minutes = 0.15 h
+    assert "| minilm | sasrec | office | 2 | 4.5 | 0.15 | cpu, 1 thread |" in section
+    assert "| beauty |" not in section

@@ -214,6 +214,18 @@ class RunFolder:
             return None
         return sum(1 for line in self.log_jsonl.read_text(encoding="utf-8").splitlines() if line.strip())
 
+    def seconds_logged(self) -> float | None:
+        """Training and validation seconds summed over the epochs in ``log.jsonl`` (the run's
+        wall time less start-up and the test evaluation; a resumed run's parts added up), or None
+        when no epoch is logged."""
+        if not self.log_jsonl.is_file():
+            return None
+        rows = [json.loads(line) for line in self.log_jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+        by_epoch = {r.get("epoch"): r for r in rows}  # an epoch logged twice (a resume) counts once
+        if not by_epoch:
+            return None
+        return float(sum(r.get("train_seconds", 0.0) + r.get("valid_seconds", 0.0) for r in by_epoch.values()))
+
     def describe(self) -> str:
         """The state as a sweep lists it: ``done``, ``running``, ``partial (k epochs)`` (an
         interrupted run, or a failed one that trained k epochs), ``failed`` or ``pending``."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from spectran.errors import SpectranError
 from spectran.experiments.collect import filter_records, find_runs, unfinished_runs
@@ -21,6 +24,7 @@ from spectran.experiments.paper_table import (
     compute_gains,
     stopped_early,
 )
+from spectran.runfolder import RunFolder
 
 PAPER_GAIN = 9.17  # %, the paper's average gain of SpecTran over the best baseline
 
@@ -93,6 +97,35 @@ def summary(tables: list[PaperTable], ours: str) -> list[str]:
     return lines + [""]
 
 
+def wall_time(tables: list[PaperTable]) -> list[str]:
+    """Training time per encoder x backbone x dataset: the epochs' seconds of each finished run
+    (:meth:`RunFolder.seconds_logged`), with the threads and devices the runs used."""
+    lines = ["## Wall time per dataset and backbone", "",
+             "Training and validation seconds summed over each finished run's epochs (start-up and the "
+             "test evaluation not counted), on the machines the runs used.", "",
+             "| encoder | backbone | dataset | runs | median minutes per run | total hours | where |",
+             "|---|---|---|---:|---:|---:|---|"]
+    for t in tables:
+        for d in t.datasets:
+            runs = [r for row in t.rows for r in t.records.get((row, d), [])]
+            seconds = [s for r in runs if (s := RunFolder(r.folder).seconds_logged()) is not None]
+            if not seconds:
+                continue
+            where = sorted({_where(r.folder) for r in runs})
+            lines.append(f"| {t.encoder} | {t.backbone} | {d} | {len(seconds)} | {float(np.median(seconds)) / 60:.1f} "
+                         f"| {sum(seconds) / 3600:.2f} | {'; '.join(where)} |")
+    return lines + [""]
+
+
+def _where(folder: Path) -> str:
+    """"cpu, 1 thread" or the device's name, from the run's env.json."""
+    env = RunFolder(folder).env
+    info = json.loads(env.read_text(encoding="utf-8")) if env.is_file() else {}
+    device = info.get("device") or "unknown device"
+    threads = info.get("threads")
+    return f"{device}, {threads} thread{'s' if threads != 1 else ''}" if device == "cpu" and threads else str(device)
+
+
 def paper_report(paths: Iterable[str | Path], ours: str = "spectran", metrics: list[str] | None = None,
                  test: str = "wilcoxon", filters: Iterable[str] = ()) -> tuple[str, list[dict], list[dict]]:
     """Markdown of the paper's tables, their cells and their gains as CSV rows."""
@@ -118,6 +151,7 @@ def paper_report(paths: Iterable[str | Path], ours: str = "spectran", metrics: l
     parts += summary(tables, ours)
     for table in tables:
         parts += [f"## {table.backbone} — text encoder {table.encoder}", "", *render_table(table, ours, metrics), ""]
+    parts += wall_time(tables)
     return "\n".join(parts), cell_rows(tables, metrics), [gain_row(g) for t in tables for g in t.gains]
 
 
