@@ -46,15 +46,21 @@ def sparse_catalog(interactions: int, items: int) -> bool:
     return interactions < SPARSE_PER_ITEM * max(1, items)
 
 
+def depends_on_catalog(settings: RunSettings) -> bool:
+    """Whether :func:`for_catalog` can change ``settings``: ``model.recipe=method`` and a method
+    with a sparse-catalog variant on this backbone (callers skip reading the data otherwise)."""
+    spec = METHODS.spec(settings.model.method)
+    return settings.model.recipe == "method" and bool(spec.sparse_recipes.get(settings.model.backbone))
+
+
 def for_catalog(settings: RunSettings, interactions: int, items: int) -> RunSettings:
     """``settings`` for a catalog of ``items`` items and ``interactions`` interactions: with
     ``model.recipe=method`` on a sparse catalog (:func:`sparse_catalog`), each setting of the
     method's sparse-catalog variant that is still at the recipe's value takes the variant's value;
     otherwise ``settings`` itself. Idempotent: a run folder's stored settings come back unchanged."""
-    variant = METHODS.spec(settings.model.method).sparse_recipes.get(settings.model.backbone, {})
-    if (settings.model.recipe != "method" or not variant or not sparse_catalog(interactions, items)
-            or _on_sparse_variant(settings)):
+    if not depends_on_catalog(settings) or not sparse_catalog(interactions, items) or _on_sparse_variant(settings):
         return settings
+    variant = METHODS.spec(settings.model.method).sparse_recipes[settings.model.backbone]
     at_recipe = recipe_values(settings)
     changes = {dotted: value for dotted, value in variant.items() if dotted in at_recipe}
     if not changes:
@@ -80,8 +86,9 @@ def _recipe(settings: RunSettings, sparse: bool) -> dict[str, Any]:
 def _on_sparse_variant(settings: RunSettings) -> bool:
     """Every setting of the method's sparse-catalog variant holds the variant's value (and differs
     from the recipe's), under ``model.recipe=method``."""
+    if not depends_on_catalog(settings):
+        return False
     spec = METHODS.spec(settings.model.method)
-    variant = spec.sparse_recipes.get(settings.model.backbone, {})
     recipe = spec.recipes.get(settings.model.backbone, {})
-    return (settings.model.recipe == "method" and bool(variant)
-            and all(_value(settings, d) == v and recipe.get(d) != v for d, v in variant.items()))
+    return all(_value(settings, d) == v and recipe.get(d) != v
+               for d, v in spec.sparse_recipes[settings.model.backbone].items())

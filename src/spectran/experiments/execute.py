@@ -78,9 +78,12 @@ def _check_finished(run: PlannedRun) -> Outcome | None:
         return None
     from spectran.api import check_run_dir, finished_metrics, settings_for_data
     from spectran.data.prepare import prepare
+    from spectran.recipes import depends_on_catalog
 
     try:
-        settings = settings_for_data(run.settings, prepare(run.settings.data))  # as train() compares them
+        settings = run.settings  # compared as train() compares them: for this dataset
+        if depends_on_catalog(settings):
+            settings = settings_for_data(settings, prepare(settings.data))
         check_run_dir(run.folder, settings)
         if finished_metrics(run.folder, settings) is None:
             return None  # more epochs asked of a run that stopped at its cap: it trains on

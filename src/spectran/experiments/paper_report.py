@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.experiments.collect import filter_records, find_runs, unfinished_runs
+from spectran.experiments.collect import RunRecord, filter_records, find_runs, unfinished_runs
 from spectran.experiments.paper_table import (
     PAPER_KIND,
     PAPER_METRICS,
@@ -111,18 +110,16 @@ def wall_time(tables: list[PaperTable]) -> list[str]:
             seconds = [s for r in runs if (s := RunFolder(r.folder).seconds_logged()) is not None]
             if not seconds:
                 continue
-            where = sorted({_where(r.folder) for r in runs})
+            where = sorted({_where(r) for r in runs})
             lines.append(f"| {t.encoder} | {t.backbone} | {d} | {len(seconds)} | {float(np.median(seconds)) / 60:.1f} "
                          f"| {sum(seconds) / 3600:.2f} | {'; '.join(where)} |")
     return lines + [""]
 
 
-def _where(folder: Path) -> str:
+def _where(r: RunRecord) -> str:
     """"cpu, 1 thread" or the device's name, from the run's env.json."""
-    env = RunFolder(folder).env
-    info = json.loads(env.read_text(encoding="utf-8")) if env.is_file() else {}
-    device = info.get("device") or "unknown device"
-    threads = info.get("threads")
+    device = r.environment.get("device") or "unknown device"
+    threads = r.environment.get("threads")
     return f"{device}, {threads} thread{'s' if threads != 1 else ''}" if device == "cpu" and threads else str(device)
 
 
