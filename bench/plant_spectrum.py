@@ -8,6 +8,7 @@ prints a short table of the spectrum.
     python bench/plant_spectrum.py --dataset office --plant noise:64:4 --out runs/planted/office-noise64.npy
     python bench/plant_spectrum.py --dataset office --plant tail:32:0.05 --out runs/planted/office-tail32.npy
     python bench/plant_spectrum.py --dataset office --plant drop:16 --plant noise:32:4:2 --out X.npy
+    python bench/plant_spectrum.py --dataset office --plant noise:32:4:3 --plant rotate --out X.npy
 
 Train on it with ``spectran train --dataset office --encoder npy:runs/planted/office-noise64.npy ...``.
 """
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--encoder", default="minilm")
     p.add_argument("--plant", action="append", required=True, help="noise:COUNT[:STRENGTH[:SPREAD]] | "
-                   "tail:COUNT[:FACTOR] | drop:COUNT (repeatable, applied in order)")
+                   "tail:COUNT[:FACTOR] | drop:COUNT | rotate (repeatable, applied in order)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the .npy file to write")
     args = p.parse_args(argv)

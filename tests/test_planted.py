@@ -58,7 +58,7 @@ def test_tail_and_drop_plants_move_and_remove_the_top_components():
     assert s_drop[-5:].max() < 1e-4 * s[0]
 
 
-@pytest.mark.parametrize("text", ["noise", "noise:x", "noise:2.5", "tail:3:0.1:7", "drop:3:1", "spin:3",
+@pytest.mark.parametrize("text", ["noise", "noise:x", "noise:2.5", "tail:3:0.1:7", "drop:3:1", "spin:3", "rotate:2",
                                   "noise:0", "noise:4:-1", "tail:4:1.5"])
 def test_bad_plants_are_refused(text):
     with pytest.raises(ConfigError, match="plant"):
@@ -71,6 +71,39 @@ def test_parse_plant_reads_every_form():
     assert parse_plant("noise:64:4:2") == Plant("noise", 64, 4.0, 2.0)
     assert parse_plant("tail:32:0.1") == Plant("tail", 32, factor=0.1)
     assert parse_plant("drop:16") == Plant("drop", 16)
+    assert parse_plant("rotate") == Plant("rotate", 0)
+
+
+def test_rotate_plant_keeps_the_spectrum_and_mixes_every_column():
+    E = planted_matrix(_clean(), [Plant("noise", 8, strength=4.0, spread=3.0)], seed=1)
+    X = planted_matrix(E, [parse_plant("rotate")], seed=2)
+    s = np.linalg.svd(E - E.mean(0), compute_uv=False)
+    np.testing.assert_allclose(np.linalg.svd(X - X.mean(0), compute_uv=False), s, rtol=1e-4)
+    # the noise columns' energy no longer sits in 8 columns: every column now carries some of it
+    share = (X - X.mean(0)).var(0) / (X - X.mean(0)).var(0).sum()
+    assert share.max() < 0.2 and share.min() > 0.002
+    assert not np.allclose(X[:, :24], E[:, :24], atol=0.1)
+
+
+def test_spectran_reads_a_rotated_matrix_as_the_unrotated_one():
+    """Any rule of SpecTran's that reads the SVD (skipping noise-like components, the signal
+    ranking, the frozen table up to the basis' own freedom) must not see a rotation of E's hidden
+    dimensions. The table is compared through its item-item inner products: the cluster spectrum
+    has repeated singular values, so U is fixed only up to a rotation inside them."""
+    ds, E = _cluster_data()
+    X = planted_matrix(E, [Plant("noise", 8, strength=9.0, spread=3.0)], seed=0)
+    rotated = planted_matrix(X, [Plant("rotate", 0)], seed=3)
+    tables, chosen = [], []
+    for M in (X, rotated):
+        ctx = ItemContext(ds.num_items, 7, torch.from_numpy(M).float(), compute_basis(M),
+                          torch.from_numpy(ds.train_item_counts()), 0, torch.from_numpy(ds.train_transitions()))
+        model = build_spectran(SpecTranSettings(attention="none"), ctx)
+        chosen.append(model.position_index.tolist())
+        table = model.semantic().detach().double()
+        tables.append((table @ table.T).numpy())
+    assert chosen[0] == chosen[1] and model.position_rule == "informative"
+    assert min(chosen[0]) >= 8  # the 8 planted noise directions, of spread strengths, are skipped
+    np.testing.assert_allclose(tables[1], tables[0], atol=1e-3 * np.abs(tables[0]).max())
 
 
 def _cluster_data():

@@ -13,6 +13,10 @@ select informative spectral components can be checked:
   so the most informative directions move to the tail of the spectrum, below components that
   carry less (a rescaled, not a rotated, spectrum: U and V are kept).
 - ``drop``: the top ``count`` components are removed (E minus its rank-``count`` SVD part).
+- ``rotate``: E times a random orthogonal D x D matrix, so no hidden dimension lines up with a
+  planted (or any) direction any more. The singular values and U are unchanged, so every rule that
+  reads the SVD must give the same answer on the rotated matrix; a rule that looks at E's columns
+  (per-dimension scale, dominant dimensions) does not.
 
 Variants compose in the order given. Everything is seeded (noise only) and computed in float64;
 the result is float32, ready to be given to ``--encoder npy:FILE``.
@@ -27,20 +31,22 @@ import numpy as np
 
 from spectran.errors import ConfigError
 
-Kind = Literal["noise", "tail", "drop"]
+Kind = Literal["noise", "tail", "drop", "rotate"]
 
 
 @dataclass(frozen=True)
 class Plant:
     kind: Kind
-    count: int  # noise: columns added; tail / drop: top components changed
+    count: int  # noise: columns added; tail / drop: top components changed; rotate: unused (0)
     strength: float = 4.0  # noise: variance factor s (column variance s * sigma_1^2 / N)
     spread: float = 1.0  # noise: strengths from strength/spread to strength*spread (geometric)
     factor: float = 0.05  # tail: multiplier of the top singular values
 
     def check(self, dim: int) -> None:
-        if self.kind not in ("noise", "tail", "drop"):
-            raise ConfigError(f"plant kind '{self.kind}': expected noise, tail or drop")
+        if self.kind not in ("noise", "tail", "drop", "rotate"):
+            raise ConfigError(f"plant kind '{self.kind}': expected noise, tail, drop or rotate")
+        if self.kind == "rotate":
+            return
         if self.count < 1:
             raise ConfigError(f"plant {self.kind}: count must be >= 1, got {self.count}")
         if self.kind != "noise" and self.count >= dim:
@@ -53,7 +59,10 @@ class Plant:
 
 
 def parse_plant(text: str) -> Plant:
-    """``noise:64`` | ``noise:64:4`` | ``noise:64:4:2`` (count, strength, spread) | ``tail:32:0.05`` | ``drop:16``."""
+    """``noise:64`` | ``noise:64:4`` | ``noise:64:4:2`` (count, strength, spread) | ``tail:32:0.05`` |
+    ``drop:16`` | ``rotate``."""
+    if text == "rotate":
+        return Plant("rotate", 0)
     kind, *rest = text.split(":")
     try:
         numbers = [float(x) for x in rest]
@@ -68,8 +77,8 @@ def parse_plant(text: str) -> Plant:
         return Plant("tail", count, factor=numbers[1] if len(numbers) == 2 else 0.05)
     if kind == "drop" and len(numbers) == 1:
         return Plant("drop", count)
-    raise ConfigError(f"plant '{text}': expected noise:COUNT[:STRENGTH[:SPREAD]], tail:COUNT[:FACTOR] "
-                      "or drop:COUNT")
+    raise ConfigError(f"plant '{text}': expected noise:COUNT[:STRENGTH[:SPREAD]], tail:COUNT[:FACTOR], "
+                      "drop:COUNT or rotate")
 
 
 def _svd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,6 +88,9 @@ def _svd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def apply_plant(E: np.ndarray, plant: Plant, rng: np.random.Generator) -> np.ndarray:
     """One variant of E (float64 in, float64 out)."""
+    if plant.kind == "rotate":
+        Q, R = np.linalg.qr(rng.standard_normal((E.shape[1], E.shape[1])))
+        return E @ (Q * np.sign(np.diag(R)))  # a Haar-distributed orthogonal matrix
     mean = E.mean(axis=0, keepdims=True)
     X = E - mean
     U, s, Vt = _svd(X)
