@@ -18,7 +18,7 @@ select informative spectral components can be checked:
   reads the SVD must give the same answer on the rotated matrix; a rule that looks at E's columns
   (per-dimension scale, dominant dimensions) does not.
 
-Variants compose in the order given. Everything is seeded (noise only) and computed in float64;
+Variants compose in the order given. Everything is seeded (noise and rotate) and computed in float64;
 the result is float32, ready to be given to ``--encoder npy:FILE``.
 """
 
