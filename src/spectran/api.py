@@ -15,6 +15,7 @@ trains the same folder gets :class:`spectran.runlock.RunBusy` instead of overwri
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import platform
 import subprocess
@@ -239,6 +240,9 @@ def finish_run(exp: AssembledRun, out: Path, fit: dict[str, Any], dist: DistInfo
         "params": sum(p.numel() for p in exp.model.parameters() if p.requires_grad),
         "protocol": describe_protocol(s, exp.data),
     }
+    if exp.context.semantic is not None:  # which matrix E: re-encoding on another machine may differ
+        digest = hashlib.sha256(exp.context.semantic.cpu().numpy().tobytes())
+        metrics["protocol"]["embeddings_sha256"] = digest.hexdigest()
     cold = exp.context.train_counts.numpy()[exp.data.targets("test") - 1] == 0
     if cold.any():  # test targets never seen in training (cold-start items)
         metrics["test_cold"] = {**metrics_from_ranks(test_ranks[cold], s.eval.ks), "users": int(cold.sum())}

@@ -5,7 +5,8 @@ commit), ``data.json`` (the checksum of the prepared data it was trained on, and
 checksums), ``log.csv``/``log.jsonl`` (per epoch), ``checkpoints/{last,best}.pt`` (weights and the
 settings they were trained with), ``valid_ranks.npy``/``test_ranks.npy`` (per-user pessimistic
 ranks, row = user), ``item_embeddings.npy`` (the learned (N, w) item table of the best
-checkpoint) and ``metrics.json``, written last. A sweep adds ``sweep_config.yaml`` (a worker's
+checkpoint) and ``metrics.json``, written last. An archived run (``spectran archive``) keeps only
+the small files and both splits' ranks in ``ranks.npz``. A sweep adds ``sweep_config.yaml`` (a worker's
 input), ``sweep.log`` (a worker's output) and, for a run that failed, ``error.txt``;
 ``train.tensorboard`` adds ``tensorboard/``; :mod:`spectran.runlock` keeps its lock file there.
 Serving adds ``new_items.safetensors`` (items added after training) and ``export/`` (the default
@@ -118,6 +119,7 @@ class RunFolder:
     ERROR: ClassVar[str] = "error.txt"
     SWEEP_LOG: ClassVar[str] = "sweep.log"
     ITEM_EMBEDDINGS: ClassVar[str] = "item_embeddings.npy"
+    ARCHIVED_RANKS: ClassVar[str] = "ranks.npz"  # both splits' ranks in an archived run (spectran archive)
     CHECKPOINTS: ClassVar[str] = "checkpoints"
     TENSORBOARD: ClassVar[str] = "tensorboard"
     NEW_ITEMS: ClassVar[str] = "new_items.safetensors"
@@ -266,10 +268,16 @@ class RunFolder:
         return metrics
 
     def read_ranks(self, split: str) -> np.ndarray:
+        """The per-user ranks of ``split``: ``<split>_ranks.npy``, or in an archived run ``ranks.npz``."""
         path = self.ranks(split)
-        if not path.is_file():
-            raise SpectranError(f"{path}: per-user ranks missing (needed for the significance test)")
-        return np.load(path, allow_pickle=False)
+        if path.is_file():
+            return np.load(path, allow_pickle=False)
+        archived = self.path / self.ARCHIVED_RANKS
+        if archived.is_file():
+            with np.load(archived, allow_pickle=False) as z:
+                if split in z.files:
+                    return z[split].astype(np.int64)
+        raise SpectranError(f"{path}: per-user ranks missing (needed for the significance test)")
 
     def read_item_embeddings(self, mmap: bool = False) -> np.ndarray:
         """The learned (N, w) item table (memory-mapped when ``mmap``)."""

@@ -1,4 +1,4 @@
-"""``spectran sweep`` and ``spectran report``; auto-registered by :mod:`spectran.cli`."""
+"""``spectran sweep``, ``spectran archive`` and ``spectran report``; auto-registered by :mod:`spectran.cli`."""
 
 from __future__ import annotations
 
@@ -140,6 +140,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from spectran.experiments.archive import archive_runs
+
+    done = archive_runs(args.runs, args.out)
+    for a in done:
+        if a.status != "same" or args.verbose:
+            print(f"{a.status:<8} {a.target}")
+    counts = {status: sum(a.status == status for a in done) for status in ("new", "updated", "same")}
+    print(f"archived {len(done)} finished runs into {args.out}: "
+          + ", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a grid of runs from a sweep file (resumable)")
     p.add_argument("sweep", help="sweep YAML file (sections: base, grid, rows)")
@@ -165,6 +178,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --claims: a run whose worker died this many times is marked failed")
     p.add_argument("--retry-failed", action="store_true", help="with --claims: try failed runs again")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("archive", help="copy the finished runs' results (no weights) into a folder to commit")
+    p.add_argument("runs", help="a sweep folder (or any folder of run folders)")
+    p.add_argument("--out", required=True,
+                   help="the archive: same relative paths, config/metrics/env/data/log and ranks.npz per run; "
+                        "spectran report reads it like the runs")
+    p.add_argument("--verbose", action="store_true", help="also list the runs already archived unchanged")
+    p.set_defaults(func=_cmd_archive)
 
     p = sub.add_parser("report", help="table of mean ± std over seeds, gain and significance")
     p.add_argument("paths", nargs="+", help="sweep folders or run folders")
