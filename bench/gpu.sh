@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU call (issue 19): (1) the unit tests that need CUDA, (2) the paper grid at seed 0 with as
-# many concurrent sweep workers as the device holds, run folders and report under OUT_DIR, (3) a
+# many concurrent sweep workers as the device holds, run folders, their archive (results without
+# weights, `spectran archive`) and report under OUT_DIR, (3) a
 # hard stop before BUDGET_S seconds of wall time (default 510 s, under 9 minutes) with whatever
 # finished; calling it again with the same OUT_DIR skips finished runs and resumes killed ones
 # from their `last` checkpoint (spectran sweep's resume).
@@ -93,6 +94,12 @@ else
   say "state listing failed: $(tail -n 1 "$out/state.txt")"
 fi
 if find "$out/runs" -name metrics.json -print -quit 2>/dev/null | grep -q .; then
+  # the results without weights: what comes back from the machine and gets committed
+  if timeout 60 "$PY" -m spectran archive "$out/runs" --out "$out/archive" > "$out/archive.txt" 2>&1; then
+    say "archive: $out/archive ($(tail -n 1 "$out/archive.txt"))"
+  else
+    say "archive failed: $(tail -n 1 "$out/archive.txt")"
+  fi
   if timeout 60 "$PY" -m spectran report "$out/runs" --group-by backbone --extras --out "$out/report.md" \
       > "$out/report.txt" 2>&1; then
     say "report: $out/report.md"

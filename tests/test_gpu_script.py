@@ -51,6 +51,8 @@ def test_gpu_script_runs_the_grid_on_cpu(tmp_path, sweep):
     summary = json.loads((out / "runs" / "sweep_summary.json").read_text())
     assert {r["status"] for r in summary["runs"]} == {"ok"}
     assert "svd_frozen" in (out / "report.md").read_text()
+    kept = sorted(str(p.parent.relative_to(out / "archive")) for p in (out / "archive").rglob("ranks.npz"))
+    assert kept == [str(p) for p in done]  # the results without weights, what is committed
     config = (out / "runs" / "synthetic" / "sasrec" / "id" / "seed0" / "config.yaml").read_text()
     assert "device: cpu" in config
 
