@@ -213,9 +213,13 @@ def test_tune_on_a_postgresql_study(pg_url: str, tmp_path: Path):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     trials = optuna.load_study(study_name="pg-tune", storage=pg_url).get_trials()
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    finished = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(finished) == 3
+    # two workers may each start a trial when one is left; the later one ends failed before it trains
+    # (documented in docs/tuning.md), so every trial that did not complete is such a surplus trial
+    assert all(t.state.name == "FAIL" and t.user_attrs.get("surplus") for t in trials if t not in finished)
     assert not (out / "study.db").exists()  # the study lives in PostgreSQL, not in the default SQLite file
-    for t in trials:
+    for t in finished:
         assert RunFolder(out / t.user_attrs["run_dir"]).finished
 
 
