@@ -171,3 +171,25 @@ def test_parallel_workers_run_subprocesses_and_collect_failures(tmp_path: Path):
     assert (ok.folder / "sweep_config.yaml").is_file() and (ok.folder / "test_ranks.npy").is_file()
     failed = next(r for r in runs if r.label == "missing")
     assert "dataset folder not found" in (failed.folder / "error.txt").read_text()
+
+
+def test_a_row_that_computes_another_rows_run_is_left_out(tmp_path: Path, capsys):
+    """svd_frozen has a SASRec recipe and none on BERT4Rec: its shared-defaults row is a run of its
+    own on SASRec and the same run as the svd_frozen row on BERT4Rec, which the sweep runs once."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sweep({"model.backbone": ["sasrec", "bert4rec"], "train.seed": [0]},
+                                         {"svd_frozen": {"model.method": "svd_frozen"},
+                                          "svd_frozen shared": {"model.method": "svd_frozen", "model.recipe": "none"},
+                                          "other dim": {"model.method": "svd_frozen", "model.dim": 16}})))
+    out = tmp_path / "o"
+    assert main(["sweep", str(path), "--out", str(out), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    listed = [line.split()[-1] for line in captured.out.splitlines()]
+    assert len(listed) == 5 and not any("bert4rec/svd_frozen-shared" in f for f in listed)
+    assert any("sasrec/svd_frozen-shared" in f for f in listed)
+    assert "left out 1 run(s)" in captured.err and "'svd_frozen shared' repeats 'svd_frozen' (1 run)" in captured.err
+    # a filter that keeps only the repeat runs nothing, and says why
+    assert main(["sweep", str(path), "--out", str(out), "--filter", "backbone=bert4rec",
+                 "--filter", "label=svd_frozen shared", "--no-progress"]) == 0
+    assert "'svd_frozen shared' repeats 'svd_frozen'" in capsys.readouterr().err
+    assert not (out / "synthetic" / "bert4rec" / "svd_frozen-shared").exists()

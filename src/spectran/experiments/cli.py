@@ -34,7 +34,14 @@ def outcome_table(outcomes: list[Outcome]) -> str:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from spectran.experiments.execute import run_all, summarise, threads_per_worker
-    from spectran.experiments.sweep import apply_filters, expand, load_sweep, run_state
+    from spectran.experiments.sweep import (
+        apply_filters,
+        drop_repeats,
+        expand,
+        load_sweep,
+        repeated_runs,
+        run_state,
+    )
     from spectran.settings import apply_override
 
     if args.workers < 1:
@@ -42,8 +49,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep)
     for assignment in args.overrides:
         apply_override(spec.base, assignment)
-    runs = expand(spec, args.out, threads=threads_per_worker(args.workers))
-    runs = apply_filters(runs, args.filter)
+    every = expand(spec, args.out, threads=threads_per_worker(args.workers))
+    runs, left_out = drop_repeats(apply_filters(every, args.filter), repeated_runs(every))
+    if left_out:
+        print(left_out, file=sys.stderr)
     if args.claims:
         return _sweep_claimed(args, runs, list(spec.rows) or None)
     if args.dry_run:

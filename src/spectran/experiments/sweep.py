@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,6 +144,48 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None) -> list
             seen[folder] = label
             runs.append(PlannedRun(label, point, settings, folder))
     return runs
+
+
+def _identity(settings: RunSettings) -> str:
+    """What a run computes: its settings without the label, and with ``model.recipe=none`` where the
+    method has no recipe values on this backbone and no sparse-catalog variant (the two are one run)."""
+    from spectran.recipes import depends_on_catalog, recipe_values
+
+    raw = settings.to_dict()
+    raw["model"].pop("label", None)
+    if not recipe_values(settings) and not depends_on_catalog(settings):
+        raw["model"]["recipe"] = "none"
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+def repeated_runs(runs: list[PlannedRun]) -> dict[Path, str]:
+    """Runs that would compute what an earlier row computes at the same grid point (e.g. a row at
+    the shared defaults, ``model.recipe: none``, on a backbone where the method has no recipe):
+    run folder -> the label of the row whose run it repeats."""
+    first: dict[str, str] = {}
+    repeats: dict[Path, str] = {}
+    for run in runs:
+        key = _identity(run.settings)
+        if key in first:
+            repeats[run.folder] = first[key]
+        else:
+            first[key] = run.label
+    return repeats
+
+
+def drop_repeats(runs: list[PlannedRun], repeats: dict[Path, str]) -> tuple[list[PlannedRun], str]:
+    """``runs`` without the repeated ones, and a line naming what was left out ("" when nothing)."""
+    kept = [r for r in runs if r.folder not in repeats]
+    pairs: dict[tuple[str, str], int] = {}
+    for run in runs:
+        if run.folder in repeats:
+            pair = (run.label, repeats[run.folder])
+            pairs[pair] = pairs.get(pair, 0) + 1
+    if not pairs:
+        return kept, ""
+    named = "; ".join(f"'{a}' repeats '{b}' ({n} run{'s' if n > 1 else ''})" for (a, b), n in pairs.items())
+    return kept, (f"left out {len(runs) - len(kept)} run(s) that compute what another row computes at the "
+                  f"same grid point (the same settings but the label): {named}")
 
 
 # short names accepted by --filter (sweep and report) and, but for seed, by report's --group-by
