@@ -77,6 +77,8 @@ def test_cells_rows_n_and_bold(grid: Path):
     assert "clothing" not in md  # datasets where present
     bert = table_lines(md, "bert4rec — text encoder minilm")
     assert row(bert, "id")[1:6] == ["**0.2500**"] * 4 + ["1"] and row(bert, "spectran")[1:] == ["–"] * 10
+    bert_names = [line.split(" | ")[0][2:] for line in bert[1:] if not line.startswith("| gain")]
+    assert "mlp tuned" not in bert_names and "moe" in bert_names  # a recipe row only where it has runs
     by = {(c["backbone"], c["row"], c["dataset"], c["metric"]): c for c in cells}
     assert by[("sasrec", "svd_frozen", "office", "ndcg@10")]["at_cap"] == 1
     assert by[("sasrec", "spectran", "office", "ndcg@10")]["at_cap"] == 0

@@ -3,7 +3,9 @@
 One table per text encoder and backbone (sasrec, bert4rec, hstu first): datasets as column groups
 (office, beauty, toys, clothing first), test Recall@10, NDCG@10, Recall@20, NDCG@20 per dataset
 and the number of seeds ``n``, one row per method (the paper's order; rows of the same method with
-another label, such as a recipe, follow it; ``ours`` last). A cell is the mean over seeds; the best
+another label, such as a recipe, follow it; ``ours`` last). The paper's methods and ``ours`` stand in
+every table; another label only in the tables of backbones it has a run on (a sweep leaves out a
+recipe row where it would repeat its method's run). A cell is the mean over seeds; the best
 mean of a column is bold; a cell with no finished run is "–". ``n`` counts the runs that stopped
 before early stopping could (at the epoch cap or the time budget: ``cap: k``), which may not
 have converged.
@@ -141,7 +143,7 @@ def _row_key(row: str, method: str, label: str, ours: str) -> tuple:
 
 
 def build(records: list[RunRecord], ours: str = "spectran") -> list[PaperTable]:
-    """Tables per (encoder, backbone), every one with the same rows and datasets per encoder."""
+    """Tables per (encoder, backbone): the same datasets per encoder, the rows that stand on the backbone."""
     text_encoders = {encoder_of(r) for r in records if reads_text(r)}
     encoders = sorted(text_encoders or {encoder_of(r) for r in records})
     datasets = _ordered({r.dataset for r in records}, PAPER_DATASETS)
@@ -170,7 +172,10 @@ def build(records: list[RunRecord], ours: str = "spectran") -> list[PaperTable]:
                     cells[(r.row, r.dataset)].append(r)
             for cell in cells.values():
                 cell.sort(key=lambda r: r.seed)
-            tables.append(PaperTable(encoder, backbone, rows, datasets, dict(cells), methods))
+            here = {row for row, _ in cells}
+            standing = [row for row in rows if row in here or labels[row] == ours
+                        or (labels[row] == methods[row] and methods[row] in PAPER_METHODS)]
+            tables.append(PaperTable(encoder, backbone, standing, datasets, dict(cells), methods))
     return tables
 
 
