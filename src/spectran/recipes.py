@@ -23,6 +23,13 @@ def recipe_values(settings: RunSettings) -> dict[str, Any]:
     return {dotted: value for dotted, value in now.items() if value == recipe[dotted]}
 
 
+def recipe_in_effect(settings: RunSettings) -> bool:
+    """Whether ``model.recipe`` changes what the run computes: some setting is at the recipe's value,
+    or the data can switch it to a sparse-catalog variant. Where it is not, the run is the same run
+    as with ``model.recipe=none`` (a method without a recipe on this backbone)."""
+    return bool(recipe_values(settings)) or depends_on_catalog(settings)
+
+
 def recipe_label(settings: RunSettings) -> str:
     """Which defaults the run's method settings came from, for summaries and reports:
     "shared defaults", or "<method>'s <backbone> recipe" (", sparse-catalog variant" after it when

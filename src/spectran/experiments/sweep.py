@@ -22,6 +22,7 @@ import copy
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,13 +148,13 @@ def expand(spec: SweepSpec, out: str | Path, threads: int | None = None) -> list
 
 
 def _identity(settings: RunSettings) -> str:
-    """What a run computes: its settings without the label, and with ``model.recipe=none`` where the
-    method has no recipe values on this backbone and no sparse-catalog variant (the two are one run)."""
-    from spectran.recipes import depends_on_catalog, recipe_values
+    """What a run computes: its settings without the label, with ``model.recipe=none`` where the
+    recipe is not in effect (:func:`spectran.recipes.recipe_in_effect`)."""
+    from spectran.recipes import recipe_in_effect
 
     raw = settings.to_dict()
     raw["model"].pop("label", None)
-    if not recipe_values(settings) and not depends_on_catalog(settings):
+    if not recipe_in_effect(settings):
         raw["model"]["recipe"] = "none"
     return json.dumps(raw, sort_keys=True, default=str)
 
@@ -176,11 +177,7 @@ def repeated_runs(runs: list[PlannedRun]) -> dict[Path, str]:
 def drop_repeats(runs: list[PlannedRun], repeats: dict[Path, str]) -> tuple[list[PlannedRun], str]:
     """``runs`` without the repeated ones, and a line naming what was left out ("" when nothing)."""
     kept = [r for r in runs if r.folder not in repeats]
-    pairs: dict[tuple[str, str], int] = {}
-    for run in runs:
-        if run.folder in repeats:
-            pair = (run.label, repeats[run.folder])
-            pairs[pair] = pairs.get(pair, 0) + 1
+    pairs = Counter((r.label, repeats[r.folder]) for r in runs if r.folder in repeats)
     if not pairs:
         return kept, ""
     named = "; ".join(f"'{a}' repeats '{b}' ({n} run{'s' if n > 1 else ''})" for (a, b), n in pairs.items())
