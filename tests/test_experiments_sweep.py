@@ -16,7 +16,7 @@ import yaml
 from spectran.cli import main
 from spectran.errors import ConfigError
 from spectran.experiments.execute import run_all
-from spectran.experiments.sweep import apply_filters, expand, parse_sweep, run_state
+from spectran.experiments.sweep import apply_filters, expand, load_sweep, parse_sweep, run_state
 
 TINY = {"data": {"dataset": "synthetic"}, "text": {"encoder": "fake"},
         "model": {"dim": 8}, "backbone": {"layers": 1, "heads": 1, "inner": 16},
@@ -193,3 +193,16 @@ def test_a_row_that_computes_another_rows_run_is_left_out(tmp_path: Path, capsys
                  "--filter", "label=svd_frozen shared", "--no-progress"]) == 0
     assert "'svd_frozen shared' repeats 'svd_frozen'" in capsys.readouterr().err
     assert not (out / "synthetic" / "bert4rec" / "svd_frozen-shared").exists()
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_sweep_expands_to_distinct_run_folders(path, tmp_path):
+    """The sweep files the docs tell users to run resolve into valid settings, one folder per run
+    (two rows landing in one folder would resume each other's runs)."""
+    runs = expand(load_sweep(path), tmp_path, threads=1)
+    assert runs
+    assert len({r.folder for r in runs}) == len(runs)
+    assert all(r.folder.is_relative_to(tmp_path) for r in runs)
