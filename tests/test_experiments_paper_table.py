@@ -87,15 +87,16 @@ def test_cells_rows_n_and_bold(grid: Path):
 def test_gains_marks_and_averages(grid: Path):
     md, _, gains = paper_report([grid])
     lines = table_lines(md, "sasrec — text encoder minilm")
-    # office: ours 1.0 everywhere; best baseline svd_frozen 0.5 (10 users, all better: p < 0.01)
+    # office: ours 1.0 everywhere; best baseline svd_frozen 0.5 (10 users, all better: p < 0.01), seed 0
+    # only: the gain is over the one seed both ran
     best = row(lines, "gain over the best baseline")
-    assert best[1:5] == ["+100.0%‡"] * 4
+    assert best[1:5] == ["+100.0%‡ (seed 0)"] * 4
     # beauty vs id: user 9 at rank 15 instead of 1 (one difference: not significant)
     ndcg20 = (9 + 1 / 4) / U / 0.5 - 1  # 1/log2(16) = 1/4
     assert best[6:10] == ["-10.0%", "-10.0%", "+0.0%", f"{ndcg20 * 100:+.1f}%"]
     assert row(lines, "gain over the best of the paper's baselines")[1:5] == ["+150.0%‡"] * 4  # mlp 0.4
     assert row(lines, "gain over the best of the paper's baselines")[6:10] == ["–"] * 4  # none on beauty
-    assert row(lines, "gain over svd_frozen")[1] == "+100.0%‡"
+    assert row(lines, "gain over svd_frozen")[1] == "+100.0%‡ (seed 0)"
     mean = (4 * 1.0 - 0.1 - 0.1 + 0.0 + ndcg20) / 8 * 100
     assert f"average gain of `spectran` over the best baseline: {mean:+.2f} % over 8 cells (4 better, 0 worse" in md
     summary = md.split("## Average gain", 1)[1].split("\n## ", 1)[0]
@@ -112,7 +113,7 @@ def test_one_table_set_per_encoder_with_the_text_free_runs_in_each(grid: Path):
     lines = table_lines(md, "sasrec — text encoder hf:decoder")
     assert row(lines, "id")[1:6] == ["**0.2500**"] * 4 + ["2"]  # the minilm sweep's id runs stand here too
     assert row(lines, "spectran")[1:6] == ["0.2000"] * 4 + ["1"] and row(lines, "mlp")[1] == "–"
-    assert row(lines, "gain over the best baseline")[1] == "-20.0%"
+    assert row(lines, "gain over the best baseline")[1] == "-20.0% (seed 0)"  # id ran seeds 0 and 1
     md, _, _ = paper_report([grid], filters=["text.encoder=minilm"])
     assert "hf:decoder" not in md
 
@@ -148,3 +149,19 @@ def test_wall_time_sums_each_runs_epochs_per_dataset(tmp_path: Path):
     # 3 and 6 minutes: median 4.5, total 9 minutes = 0.15 h
     assert "| minilm | sasrec | office | 2 | 4.5 | 0.15 | cpu, 1 thread |" in section
     assert "| beauty |" not in section
+
+
+def test_gains_compare_the_seeds_both_rows_ran(tmp_path: Path):
+    make_run(tmp_path, "office", "spectran", 0, hits(10))
+    make_run(tmp_path, "office", "spectran", 1, hits(20))  # ours: 0.5, 1.0 (mean 0.75)
+    make_run(tmp_path, "office", "svd_frozen", 0, hits(10))  # 0.5 at seed 0 only
+    make_run(tmp_path, "office", "pca_init", 2, hits(5))  # 0.25 at a seed ours did not run
+    md, _, gains = paper_report([tmp_path])
+    lines = table_lines(md, "sasrec — text encoder minilm")
+    assert row(lines, "spectran")[2] == "**0.7500**" and row(lines, "spectran")[5] == "2"  # the cell: every seed
+    assert row(lines, "gain over svd_frozen")[2] == "+0.0% (seed 0)"  # 0.5 vs 0.5, not 0.75 vs 0.5
+    assert row(lines, "gain over the best of the paper's baselines")[2] == "+200.0%‡ (no shared seed)"
+    by = {(g["reference"], g["metric"]): g for g in gains}
+    assert by[("svd_frozen", "ndcg@10")]["ours"] == 0.5 and by[("svd_frozen", "ndcg@10")]["seeds"] == "0"
+    assert by[("the best of the paper's baselines", "ndcg@10")]["seeds"] == ""
+    assert "over 4 cells (0 better, 0 worse at p < 0.05)" in md.split("over svd_frozen: ", 1)[1].splitlines()[0]

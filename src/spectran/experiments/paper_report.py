@@ -57,13 +57,19 @@ def render_table(table: PaperTable, ours: str, metrics: list[str]) -> list[str]:
         by_cell = {(g.dataset, g.metric): g for g in table.gains if g.reference == ref.name}
         cells = [f"gain over {ref.name}"]
         for d in table.datasets:
-            cells += [f"{g.gain * 100:+.1f}%{g.mark}" if (g := by_cell.get((d, m))) else "–" for m in metrics]
+            cells += [_gain(g) if (g := by_cell.get((d, m))) else "–" for m in metrics]
             cells.append("")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- average gain of `{ours}` over {ref.name}: "
               f"{average([g for g in table.gains if g.reference == ref.name])}" for ref in REFERENCES]
     return lines
+
+
+def _gain(g: Gain) -> str:
+    """'+1.2%†', with the seeds it is over where that is fewer than one of the two rows ran."""
+    seeds = f" (seed{'s' if len(g.seeds) > 1 else ''} {','.join(map(str, g.seeds))})" if g.partial else ""
+    return f"{g.gain * 100:+.1f}%{g.mark}" + (" (no shared seed)" if not g.seeds else seeds)
 
 
 def legend(ours: str, test: str, metrics: list[str]) -> list[str]:
@@ -74,9 +80,11 @@ def legend(ours: str, test: str, metrics: list[str]) -> list[str]:
         "- n: finished runs (seeds) of the cell; cap: k = k of them stopped at the epoch cap or the time "
         "budget before early stopping could end them, so they may not have converged",
         f"- gain: relative gain of `{ours}`'s mean over the best mean, in that cell, of: every baseline (a row of "
-        f"another method); the paper's kind of baselines ({kind}); `svd_frozen`",
+        f"another method); the paper's kind of baselines ({kind}); `svd_frozen`; both means over the seeds "
+        "the two rows share, named after the gain where that is fewer than one of them ran (\"(seed 0)\"; where "
+        "they share none, each row's mean over its own seeds: \"(no shared seed)\")",
         f"- significance: {'Wilcoxon signed-rank test' if test == 'wilcoxon' else 'paired t-test'}, two-sided, "
-        f"on the cell's metric per test user averaged over seeds, `{ours}` vs that best row: "
+        f"on the cell's metric per test user averaged over those seeds, `{ours}` vs that best row: "
         "† p < 0.05, ‡ p < 0.01",
         "- methods that read no text (id) are the same run under every encoder: such a run stands in each "
         "encoder's table that has none of its own",
@@ -167,4 +175,4 @@ def cell_rows(tables: list[PaperTable], metrics: list[str]) -> list[dict[str, An
 def gain_row(g: Gain) -> dict[str, Any]:
     return {"encoder": g.encoder, "backbone": g.backbone, "reference": g.reference, "dataset": g.dataset,
             "metric": g.metric, "ours": g.ours, "compared_with": g.row, "other": g.other, "gain": g.gain,
-            "p_value": "" if g.p_value is None else g.p_value}
+            "p_value": "" if g.p_value is None else g.p_value, "seeds": " ".join(map(str, g.seeds))}

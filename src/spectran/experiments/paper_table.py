@@ -13,9 +13,11 @@ have converged.
 Below each table, ``ours``'s relative gain per cell over three references, each the best row of
 that cell by mean: every baseline (rows of another method than ours's), the paper's own kind of
 baselines (:data:`PAPER_KIND`: the adapters, LLMInit = ``pca_init``, AlphaFuse), and
-``svd_frozen``. Each gain carries the result of a two-sided paired test (Wilcoxon by default) on
-that cell's metric per user, averaged over seeds, ours against that best row: † p < 0.05,
-‡ p < 0.01. The average gain over cells follows each table, and a summary table gives it per
+``svd_frozen``. A gain compares the two rows on the seeds both ran (all of either's seeds only where
+they share none), so a row with three seeds is not set against one seed of another; the gain names
+the seeds where that is fewer than a row's n. Each gain carries the result of a two-sided paired test
+(Wilcoxon by default) on that cell's metric per user, averaged over those seeds, ours against that
+best row: † p < 0.05, ‡ p < 0.01. The average gain over cells follows each table, and a summary table gives it per
 encoder for every backbone and for the whole grid: the figure to set against the paper's +9.17 %.
 
 Runs of a method that reads no text (``id``) do not depend on the encoder: such a run stands in
@@ -100,6 +102,8 @@ class Gain:
     row: str  # the best competitor
     other: float
     p_value: float | None  # None: evaluated on other users, no test
+    seeds: tuple[int, ...] = ()  # the seeds both rows ran (empty: none, each mean over all its own)
+    partial: bool = False  # fewer seeds than one of the two rows ran
 
     @property
     def gain(self) -> float:
@@ -122,7 +126,7 @@ class PaperTable:
 
     def mean(self, row: str, dataset: str, metric: str) -> float | None:
         runs = self.records.get((row, dataset))
-        return float(np.mean([r.value(metric) for r in runs])) if runs else None
+        return _mean(runs, metric) if runs else None
 
 
 def encoder_of(r: RunRecord) -> str:
@@ -183,12 +187,12 @@ def compute_gains(table: PaperTable, ours: str, metrics: list[str], test: str = 
     """Fill ``table.gains``: per reference, dataset and metric, ours vs the best competing row."""
     if ours not in table.methods:
         return
-    users: dict[tuple[str, str, str], np.ndarray] = {}
+    users: dict[tuple[str, str, str, tuple[int, ...]], np.ndarray] = {}
 
-    def per_user(row: str, dataset: str, metric: str) -> np.ndarray:
-        key = (row, dataset, metric)
+    def per_user(runs: list[RunRecord], row: str, dataset: str, metric: str) -> np.ndarray:
+        key = (row, dataset, metric, tuple(r.seed for r in runs))
         if key not in users:
-            users[key] = mean_user_metric(table.records[(row, dataset)], metric)
+            users[key] = mean_user_metric(runs, metric)
         return users[key]
 
     for ref in REFERENCES:
@@ -199,11 +203,26 @@ def compute_gains(table: PaperTable, ours: str, metrics: list[str], test: str = 
                 scored = [(m, row) for row in rivals if (m := table.mean(row, dataset, metric)) is not None]
                 if mine is None or not scored or max(scored)[0] <= 0:
                     continue
-                other, best = max(scored)
-                x, y = per_user(ours, dataset, metric), per_user(best, dataset, metric)
+                best = max(scored)[1]
+                a, b = shared_seeds(table.records[(ours, dataset)], table.records[(best, dataset)])
+                x, y = per_user(a, ours, dataset, metric), per_user(b, best, dataset, metric)
                 p = paired_test(test, x, y).p_value if x.shape == y.shape else None
-                table.gains.append(Gain(table.encoder, table.backbone, ref.name, dataset, metric, mine, best,
-                                        other, p))
+                seeds = tuple(sorted({r.seed for r in a} & {r.seed for r in b}))
+                partial = len(a) < len(table.records[(ours, dataset)]) or len(b) < len(table.records[(best, dataset)])
+                table.gains.append(Gain(table.encoder, table.backbone, ref.name, dataset, metric,
+                                        _mean(a, metric), best, _mean(b, metric), p, seeds, partial))
+
+
+def shared_seeds(ours: list[RunRecord], other: list[RunRecord]) -> tuple[list[RunRecord], list[RunRecord]]:
+    """The runs of both rows on the seeds both ran; all of each where they share no seed."""
+    both = {r.seed for r in ours} & {r.seed for r in other}
+    if not both:
+        return ours, other
+    return [r for r in ours if r.seed in both], [r for r in other if r.seed in both]
+
+
+def _mean(runs: list[RunRecord], metric: str) -> float:
+    return float(np.mean([r.value(metric) for r in runs]))
 
 
 def average(gains: list[Gain]) -> str:
