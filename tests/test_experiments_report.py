@@ -282,3 +282,16 @@ def test_unconverged_runs_are_flagged_and_each_row_names_its_recipe(tmp_path: Pa
     assert "**Not converged**" in md and "`svd_frozen` office seed 0: best epoch is the last one trained (3)" in md
     assert "seed 1" not in md.split("**Not converged**")[1].splitlines()[0]
     assert "- defaults of the method settings: `id`: shared defaults; `svd_frozen`: svd_frozen's sasrec recipe" in md
+
+
+def test_gain_compares_the_seeds_both_rows_ran(runs: Path):
+    # a baseline with seed 0 only (1.0): the gain sets spectran's seed 0 (0.75) against it, not its mean
+    make_run(runs, "office", "svd_frozen", 0, [1, 1, 1, 1])
+    md, _, _ = report([runs], ["ndcg@10"])
+    gain = next(line for line in md.splitlines() if line.startswith("| gain of spectran"))
+    assert "-25.0% (seed 0)" in gain and "(n=1)" in md
+    make_run(runs, "office", "svd_frozen", 1, [1, 1, 1, 1])
+    make_run(runs, "office", "svd_frozen", 2, [1, 1, 1, 1])
+    md, _, _ = report([runs], ["ndcg@10"])
+    gain = next(line for line in md.splitlines() if line.startswith("| gain of spectran"))
+    assert f"{(2.5 / 3 - 1) * 100:+.1f}% |" in gain and "seed" not in gain  # every seed of both: no note

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -205,3 +205,20 @@ def order_rows(rows: Iterable[str], labels_of: Mapping[str, str], preferred: lis
         label = labels_of[row]
         return (label == ours, rank.get(label, len(rank)), row)
     return sorted(rows, key=key)
+
+
+T = TypeVar("T")
+
+
+def shared_seeds(a: list[T], b: list[T], seed: Callable[[T], int]) -> tuple[list[T], list[T], str]:
+    """The entries of two rows on the seeds both ran, and a note for the figure compared on them:
+    "" where that is every seed of both, " (seeds 0,1)" where it drops some, and all of each with
+    " (no shared seed)" where they share none."""
+    both = {seed(x) for x in a} & {seed(x) for x in b}
+    if not both:
+        return a, b, " (no shared seed)"
+    a_both, b_both = [x for x in a if seed(x) in both], [x for x in b if seed(x) in both]
+    if len(a_both) == len(a) and len(b_both) == len(b):
+        return a, b, ""
+    named = sorted(both)
+    return a_both, b_both, f" (seed{'s' if len(named) > 1 else ''} {','.join(map(str, named))})"

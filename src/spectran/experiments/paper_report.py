@@ -57,19 +57,14 @@ def render_table(table: PaperTable, ours: str, metrics: list[str]) -> list[str]:
         by_cell = {(g.dataset, g.metric): g for g in table.gains if g.reference == ref.name}
         cells = [f"gain over {ref.name}"]
         for d in table.datasets:
-            cells += [_gain(g) if (g := by_cell.get((d, m))) else "–" for m in metrics]
+            cells += [f"{g.gain * 100:+.1f}%{g.mark}{g.note}" if (g := by_cell.get((d, m))) else "–"
+                      for m in metrics]
             cells.append("")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- average gain of `{ours}` over {ref.name}: "
               f"{average([g for g in table.gains if g.reference == ref.name])}" for ref in REFERENCES]
     return lines
-
-
-def _gain(g: Gain) -> str:
-    """'+1.2%†', with the seeds it is over where that is fewer than one of the two rows ran."""
-    seeds = f" (seed{'s' if len(g.seeds) > 1 else ''} {','.join(map(str, g.seeds))})" if g.partial else ""
-    return f"{g.gain * 100:+.1f}%{g.mark}" + (" (no shared seed)" if not g.seeds else seeds)
 
 
 def legend(ours: str, test: str, metrics: list[str]) -> list[str]:

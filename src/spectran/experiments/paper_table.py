@@ -35,7 +35,7 @@ import numpy as np
 
 from spectran.errors import SpectranError
 from spectran.eval.metrics import ndcg
-from spectran.experiments.collect import RunRecord, assign_variants
+from spectran.experiments.collect import RunRecord, assign_variants, shared_seeds
 from spectran.experiments.stats import paired_test
 from spectran.runfolder import RunFolder
 
@@ -103,7 +103,7 @@ class Gain:
     other: float
     p_value: float | None  # None: evaluated on other users, no test
     seeds: tuple[int, ...] = ()  # the seeds both rows ran (empty: none, each mean over all its own)
-    partial: bool = False  # fewer seeds than one of the two rows ran
+    note: str = ""  # the seeds where fewer than a row's n (collect.shared_seeds)
 
     @property
     def gain(self) -> float:
@@ -204,21 +204,13 @@ def compute_gains(table: PaperTable, ours: str, metrics: list[str], test: str = 
                 if mine is None or not scored or max(scored)[0] <= 0:
                     continue
                 best = max(scored)[1]
-                a, b = shared_seeds(table.records[(ours, dataset)], table.records[(best, dataset)])
+                a, b, note = shared_seeds(table.records[(ours, dataset)], table.records[(best, dataset)],
+                                          lambda r: r.seed)
                 x, y = per_user(a, ours, dataset, metric), per_user(b, best, dataset, metric)
                 p = paired_test(test, x, y).p_value if x.shape == y.shape else None
                 seeds = tuple(sorted({r.seed for r in a} & {r.seed for r in b}))
-                partial = len(a) < len(table.records[(ours, dataset)]) or len(b) < len(table.records[(best, dataset)])
                 table.gains.append(Gain(table.encoder, table.backbone, ref.name, dataset, metric,
-                                        _mean(a, metric), best, _mean(b, metric), p, seeds, partial))
-
-
-def shared_seeds(ours: list[RunRecord], other: list[RunRecord]) -> tuple[list[RunRecord], list[RunRecord]]:
-    """The runs of both rows on the seeds both ran; all of each where they share no seed."""
-    both = {r.seed for r in ours} & {r.seed for r in other}
-    if not both:
-        return ours, other
-    return [r for r in ours if r.seed in both], [r for r in other if r.seed in both]
+                                        _mean(a, metric), best, _mean(b, metric), p, seeds, note))
 
 
 def _mean(runs: list[RunRecord], metric: str) -> float:

@@ -1,7 +1,8 @@
 """The comparison table: rows = methods, columns = dataset × metric, mean ± std over seeds.
 
 For every column the best mean is bold and a ``gain`` line gives the relative gain of the row
-labelled ``ours`` over the best competitor. Competitors are the baselines, i.e. the rows of
+labelled ``ours`` over the best competitor, both means over the seeds the two rows share (named
+where that is fewer than either ran). Competitors are the baselines, i.e. the rows of
 another method than ``ours``'s (its ablations are not baselines), or with ``against="all"`` every
 other row (an ablation table). Per dataset a paired test (Wilcoxon signed-rank by default, or a
 paired t-test; :mod:`spectran.experiments.stats`) compares ``ours`` with the best competitor by
@@ -36,21 +37,19 @@ from spectran.experiments.collect import (
     find_runs,
     group_key,
     order_rows,
+    shared_seeds,
     sweep_row_order,
     unfinished_runs,
 )
 from spectran.experiments.paper_table import mean_user_metric
 from spectran.experiments.stats import TestResult, paired_test
+from spectran.experiments.table_checks import protocol_warnings, unconverged_note, unconverged_runs
 from spectran.recipes import recipe_label
-from spectran.runfolder import not_converged
 
 DEFAULT_METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 TEST_K = 10
 TEST_METRIC = f"ndcg@{TEST_K}"  # metric of the significance test and of "best baseline"
 AGAINST = ("baselines", "all")  # what the gain and the test compare ours with (Table.competitors)
-# protocol fields that must agree within a table (per-dataset ones are checked per dataset)
-_TABLE_PROTOCOL = ["split", "ties", "exclude_history", "select", "max_len", "dim", "backbone"]
-_DATASET_PROTOCOL = ["users", "items", "users_dropped", "candidates"]
 
 
 @dataclass
@@ -65,6 +64,9 @@ class Cell:
     @property
     def mean(self) -> float:
         return float(np.mean(self.values))
+
+    def by_seed(self) -> list[tuple[int, float]]:
+        return list(zip(self.seeds, self.values, strict=True))
 
     @property
     def std(self) -> float:
@@ -134,40 +136,6 @@ def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str
         table.warnings = protocol_warnings(runs)
         tables.append(table)
     return sorted(tables, key=lambda t: _group_order(t.group))
-
-
-def protocol_warnings(runs: list[RunRecord]) -> list[str]:
-    out = []
-    for name in _TABLE_PROTOCOL:
-        values = sorted({str(r.protocol.get(name)) for r in runs})
-        if len(values) > 1:
-            out.append(f"runs in this table differ in {name}: {', '.join(values)}")
-    encoders = sorted({str(r.protocol.get("encoder")) for r in runs if r.protocol.get("encoder") is not None})
-    if len(encoders) > 1:
-        out.append(f"runs in this table differ in encoder: {', '.join(encoders)}")
-    out += environment_warnings(runs)
-    for dataset in sorted({r.dataset for r in runs}):
-        for name in _DATASET_PROTOCOL:
-            values = sorted({str(r.protocol.get(name)) for r in runs if r.dataset == dataset})
-            if len(values) > 1:
-                out.append(f"{dataset}: runs differ in {name}: {', '.join(values)}")
-    return out
-
-
-# what makes two runs of one command give the same numbers bitwise (recorded in env.json)
-_REPRODUCIBILITY = ("threads", "torch", "device", "cpu", "deterministic")
-
-
-def environment_warnings(runs: list[RunRecord]) -> list[str]:
-    """One warning per env.json field in which the table's runs differ: their numbers are not
-    comparable bitwise, so differences below the run-to-run spread are not findings."""
-    out = []
-    for name in _REPRODUCIBILITY:
-        values = sorted({str(r.environment[name]) for r in runs if name in r.environment})
-        if len(values) > 1:
-            out.append(f"runs in this table were made with different {name} ({', '.join(values)}): the same "
-                       "command gives different numbers under each, so compare gains against the seed spread")
-    return out
 
 
 def significance(table: Table, ours: str, test: str = "wilcoxon",
@@ -279,7 +247,8 @@ def protocol_block(table: Table, ours: str, test: str, extras: bool, against: st
         f"- seeds: {', '.join(map(str, seeds))}; cells: test mean ± sample std (ddof=1) over seeds, "
         "(n=k) where a cell has another number of seeds; bold: best mean in the column"
         + ("; s/epoch: median over seeds of the median training seconds per epoch" if extras else ""),
-        f"- gain: relative gain of `{ours}` over {_competitor_words(table, ours, against)} in the column",
+        f"- gain: relative gain of `{ours}` over {_competitor_words(table, ours, against)} in the column, both "
+        "means over the seeds the two rows share (\"(seed 0)\" where that is fewer than either ran)",
         f"- significance: {'Wilcoxon signed-rank test' if test == 'wilcoxon' else 'paired t-test'}, two-sided, "
         f"on per-user test NDCG@10 averaged over seeds, `{ours}` vs the best of those rows by mean test NDCG@10; "
         "over seeds: paired t-test on the test NDCG@10 of the seeds both rows ran",
@@ -293,24 +262,11 @@ def protocol_block(table: Table, ours: str, test: str, extras: bool, against: st
     return lines + [f"- **warning**: {w}" for w in table.warnings]
 
 
-def unconverged_runs(table: Table) -> dict[str, list[str]]:
-    """row -> "dataset seed S: why" for each of its runs that did not stop by patience."""
-    out: dict[str, list[str]] = defaultdict(list)
-    for (row, dataset), runs in table.records.items():
-        for r in runs:
-            why = not_converged(r.metrics, r.settings.train.patience)
-            if why is not None:
-                out[row].append(f"{dataset} seed {r.seed}: {why}")
-    return out
-
-
-def unconverged_note(table: Table) -> list[str]:
-    flagged = unconverged_runs(table)
-    if not flagged:
-        return []
-    runs = "; ".join(f"`{row}` {', '.join(items)}" for row, items in flagged.items())
-    return [f"**Not converged** (rows marked †; their figures are provisional, the runs stopped before "
-            f"validation stopped improving): {runs}", ""]
+def gain_over(mine: Cell, other: Cell) -> str:
+    """'+1.2%': ours's mean over the other row's, both on the seeds they share (collect.shared_seeds)."""
+    a, b, note = shared_seeds(mine.by_seed(), other.by_seed(), lambda pair: pair[0])
+    theirs = float(np.mean([v for _, v in b]))
+    return "–" if theirs <= 0 else f"{(float(np.mean([v for _, v in a])) / theirs - 1) * 100:+.1f}%{note}"
 
 
 def render_table(table: Table, metrics: list[str], ours: str, extras: bool,
@@ -326,7 +282,7 @@ def render_table(table: Table, metrics: list[str], ours: str, extras: bool,
         means = [cells[(row, c)].mean for row in table.rows if cells[(row, c)] is not None]
         if means and c[2] != "fit":
             best[c] = max(means)
-    flagged = unconverged_runs(table)
+    flagged = unconverged_runs(table.records)
     for row in table.rows:
         lines.append("| " + " | ".join([row + (" †" if row in flagged else "")] + [_fmt(cells[(row, c)], common_n,
                                                       c in best and cells[(row, c)] is not None
@@ -338,11 +294,9 @@ def render_table(table: Table, metrics: list[str], ours: str, extras: bool,
         gains = []
         for c in cols:
             mine = cells[(ours, c)]
-            others = [cells[(row, c)].mean for row in rivals if cells[(row, c)] is not None]
-            if mine is None or not others or c[2] == "fit" or max(others) <= 0:
-                gains.append("–")
-            else:
-                gains.append(f"{(mine.mean / max(others) - 1) * 100:+.1f}%")
+            others = [cell for row in rivals if (cell := cells[(row, c)]) is not None]
+            gains.append("–" if mine is None or not others or c[2] == "fit"
+                         else gain_over(mine, max(others, key=lambda cell: cell.mean)))
         lines.append("| " + " | ".join([f"gain of {ours}"] + gains) + " |")
     csv_rows = [{"group": table.group or "", "row": row, "label": table.labels[row], "dataset": c[0],
                  "metric": c[1], "split": c[2], "mean": cell.mean, "std": cell.std, "n": cell.n,
@@ -400,7 +354,7 @@ def report(paths: Iterable[str | Path], metrics: list[str] | None = None, ours: 
         md, rows_csv = render_table(table, metrics, ours, extras, cold, against)
         title = "## Results" + (f" — {group_by} = {table.group}" if table.group is not None else "")
         parts += [title, "", *protocol_block(table, ours, test, extras, against), "", md, "",
-                  *unconverged_note(table)]
+                  *unconverged_note(table.records)]
         if table.tests:
             parts += [f"Paired significance of `{ours}` vs {_competitor_words(table, ours, against)} per dataset:", "",
                       render_tests(table.tests), ""]
