@@ -287,9 +287,10 @@ def test_unconverged_runs_are_flagged_and_each_row_names_its_recipe(tmp_path: Pa
 def test_gain_compares_the_seeds_both_rows_ran(runs: Path):
     # a baseline with seed 0 only (1.0): the gain sets spectran's seed 0 (0.75) against it, not its mean
     make_run(runs, "office", "svd_frozen", 0, [1, 1, 1, 1])
-    md, _, _ = report([runs], ["ndcg@10"])
+    md, _, (t,) = report([runs], ["ndcg@10"])
     gain = next(line for line in md.splitlines() if line.startswith("| gain of spectran"))
     assert "-25.0% (seed 0)" in gain and "(n=1)" in md
+    assert t["baseline"] == "svd_frozen" and t["ours_ndcg@10"] == 0.75 and t["baseline_ndcg@10"] == 1.0  # seed 0
     make_run(runs, "office", "svd_frozen", 1, [1, 1, 1, 1])
     make_run(runs, "office", "svd_frozen", 2, [1, 1, 1, 1])
     md, _, _ = report([runs], ["ndcg@10"])

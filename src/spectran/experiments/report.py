@@ -6,9 +6,9 @@ where that is fewer than either ran). Competitors are the baselines, i.e. the ro
 another method than ``ours``'s (its ablations are not baselines), or with ``against="all"`` every
 other row (an ablation table). Per dataset a paired test (Wilcoxon signed-rank by default, or a
 paired t-test; :mod:`spectran.experiments.stats`) compares ``ours`` with the best competitor by
-mean test NDCG@10, on per-user test NDCG@10 computed from ``test_ranks.npy``
-(row = user; the same user order in every run of a dataset) and averaged over seeds; users are
-the sample, so it does not see how much a figure moves from one training seed to the next. A
+mean test NDCG@10, on per-user test NDCG@10 computed from ``test_ranks.npy`` (row = user; the
+same user order in every run of a dataset) and averaged over the seeds both ran; users are the
+sample, so it does not see how much a figure moves from one training seed to the next. A
 second test, over seeds, does: a paired t-test on the test NDCG@10 of the seeds both rows ran
 (at least two), i.e. whether the gap is larger than the seeds' own spread. The
 protocol is printed above the table, with a warning when the runs of a table disagree on it.
@@ -140,7 +140,8 @@ def build_tables(records: list[RunRecord], ours: str = "spectran", group_by: str
 
 def significance(table: Table, ours: str, test: str = "wilcoxon",
                  against: str = "baselines") -> list[dict[str, Any]]:
-    """Per dataset: ours vs the best competitor by mean test NDCG@10, paired over users."""
+    """Per dataset: ours vs the best competitor by mean test NDCG@10, paired over users (their
+    NDCG@10 averaged over the seeds both rows ran)."""
     results = []
     if ours not in table.rows:
         return results
@@ -151,7 +152,8 @@ def significance(table: Table, ours: str, test: str = "wilcoxon",
         if not mine or not others:
             continue
         _, best = max(others)
-        x, y = mean_user_ndcg(mine), mean_user_ndcg(table.records[(best, dataset)])
+        a, b, _ = shared_seeds(mine, table.records[(best, dataset)], lambda r: r.seed)
+        x, y = mean_user_ndcg(a), mean_user_ndcg(b)
         if x.shape != y.shape:
             table.warnings.append(f"{dataset}: {ours} and {best} were evaluated on different users "
                                   f"({len(x)} vs {len(y)}); no significance test")
@@ -250,7 +252,8 @@ def protocol_block(table: Table, ours: str, test: str, extras: bool, against: st
         f"- gain: relative gain of `{ours}` over {_competitor_words(table, ours, against)} in the column, both "
         "means over the seeds the two rows share (\"(seed 0)\" where that is fewer than either ran)",
         f"- significance: {'Wilcoxon signed-rank test' if test == 'wilcoxon' else 'paired t-test'}, two-sided, "
-        f"on per-user test NDCG@10 averaged over seeds, `{ours}` vs the best of those rows by mean test NDCG@10; "
+        f"on per-user test NDCG@10 averaged over the seeds both ran, `{ours}` vs the best of those rows by mean "
+        "test NDCG@10; "
         "over seeds: paired t-test on the test NDCG@10 of the seeds both rows ran",
     ]
     recipes: dict[str, list[str]] = defaultdict(list)  # recipe -> rows
