@@ -103,6 +103,10 @@ def test_gains_marks_and_averages(grid: Path):
     assert f"| minilm | **all** | {mean:+.2f} % over 8 cells" in summary
     assert "| minilm | bert4rec | – | – | – |" in summary
     assert "+9.17 %" in summary
+    glance = md.split("against the best baseline, cell by cell (test ndcg@10)", 1)[1].split("\n## ", 1)[0]
+    assert ("| minilm | sasrec | 1.0000 vs 0.5000 `svd_frozen`: +100.0%‡ (n 1) | 0.4500 vs 0.5000 `id`: -10.0% (n 2) |"
+            in glance)
+    assert "| minilm | bert4rec | – | – |" in glance
     office = [g for g in gains if g["reference"] == "the best baseline" and g["dataset"] == "office"
               and g["backbone"] == "sasrec" and g["encoder"] == "minilm"]
     assert {g["compared_with"] for g in office} == {"svd_frozen"} and all(g["p_value"] < 0.01 for g in office)

@@ -99,6 +99,20 @@ def summary(tables: list[PaperTable], ours: str) -> list[str]:
     return lines + [""]
 
 
+def per_cell(tables: list[PaperTable], ours: str, metric: str) -> list[str]:
+    """One line per encoder and backbone, one column per dataset: ours's ``metric`` against the best
+    baseline's, the gain and its mark, over the seeds both ran (the grid at a glance)."""
+    datasets = list(dict.fromkeys(d for t in tables for d in t.datasets))
+    lines = [f"## `{ours}` against the best baseline, cell by cell (test {metric})", "",
+             "| encoder | backbone | " + " | ".join(datasets) + " |", "|---|---|" + "---|" * len(datasets)]
+    for t in tables:
+        by = {g.dataset: g for g in t.gains if g.reference == REFERENCES[0].name and g.metric == metric}
+        cells = [f"{g.ours:.4f} vs {g.other:.4f} `{g.row}`: {g.gain * 100:+.1f}%{g.mark} "
+                 f"(n {len(g.seeds) or 'unpaired'})" if (g := by.get(d)) else "–" for d in datasets]
+        lines.append(f"| {t.encoder} | {t.backbone} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def wall_time(tables: list[PaperTable]) -> list[str]:
     """Training time per encoder x backbone x dataset: the epochs' seconds of each finished run
     (:meth:`RunFolder.seconds_logged`), with the threads and devices the runs used."""
@@ -149,6 +163,7 @@ def paper_report(paths: Iterable[str | Path], ours: str = "spectran", metrics: l
         parts += [f"**note**: runs labelled `{ours}` differ in their settings ({', '.join(split)}); gains "
                   f"compare only a row named exactly `{ours}` (--filter one configuration)", ""]
     parts += summary(tables, ours)
+    parts += per_cell(tables, ours, "ndcg@10" if "ndcg@10" in metrics else metrics[0])
     for table in tables:
         parts += [f"## {table.backbone} — text encoder {table.encoder}", "", *render_table(table, ours, metrics), ""]
     parts += wall_time(tables)
