@@ -99,3 +99,21 @@ def test_rank_dtype_is_the_smallest_that_holds_the_catalog():
     assert rank_dtype(np.array([1, 65536])) == np.uint32
     with pytest.raises(SpectranError, match="positive"):
         rank_dtype(np.array([0, 3]))
+
+
+def test_the_archive_keeps_the_sweeps_row_order(tmp_path: Path):
+    first, second, kept = tmp_path / "a", tmp_path / "b", tmp_path / "kept"
+    for label, ranks in (("mlp", [1, FAR]), ("id", [FAR, 1]), ("spectran", [1, 1])):
+        with_valid(make_run(first, "office", label, 0, ranks), ranks)
+    (first / "sweep_summary.json").write_text(json.dumps({"rows": ["mlp", "id", "spectran"], "runs": []}))
+    archive_runs(first, kept)
+    _, cells, _ = report([kept], ["ndcg@10"])
+    assert [c["row"] for c in cells] == ["mlp", "id", "spectran"]  # not alphabetical
+    # a later sweep adds its labels after the archive's own; archiving it again changes nothing
+    with_valid(make_run(second, "office", "alphafuse", 0, [1, FAR]), [1, FAR])
+    (second / "sweep_summary.json").write_text(json.dumps({"rows": ["id", "alphafuse"], "runs": []}))
+    for _ in range(2):
+        archive_runs(second, kept)
+        assert json.loads((kept / "sweep_summary.json").read_text())["rows"] == ["mlp", "id", "spectran", "alphafuse"]
+    _, cells, _ = report([kept], ["ndcg@10"])
+    assert [c["row"] for c in cells] == ["mlp", "id", "alphafuse", "spectran"]  # ours last

@@ -9,6 +9,9 @@ smallest unsigned integer type that holds the catalog). An archived folder is a 
 grid that spreads over several machines or sessions keeps its cells in version control and its
 report regenerates from them.
 
+The sweep's row order (``sweep_summary.json``'s ``rows``) travels too, merged with the order the
+archive already has, so a report of the archive lists its rows as the sweep file does.
+
 Archiving is idempotent: a run already archived with the same ``metrics.json`` is skipped; one
 whose metrics changed (trained on after more epochs were allowed) is replaced. The archive refuses
 a run whose ranks do not reproduce its ``metrics.json``, so it never keeps a record a report would
@@ -26,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from spectran.errors import SpectranError
-from spectran.experiments.collect import find_runs
-from spectran.io import atomic_path, write_text
+from spectran.experiments.collect import find_runs, sweep_row_order
+from spectran.io import atomic_path, write_json, write_text
 from spectran.runfolder import RunFolder
 
 # the small files copied as they are; metrics.json goes last (it marks the archived run finished)
@@ -110,4 +113,14 @@ def archive_runs(source: str | Path, target: str | Path) -> list[Archived]:
         relative = record.folder.resolve().relative_to(source.resolve())
         out = target / relative
         done.append(Archived(record.folder, out, archive_run(record.folder, out)))
+    _keep_row_order(source, target)
     return done
+
+
+def _keep_row_order(source: Path, target: Path) -> None:
+    """The archive's row labels: its own order, then the labels of ``source``'s sweep it lacks. Only
+    the order is kept (no run list: the archive holds finished runs only)."""
+    kept = sweep_row_order([target])
+    rows = sweep_row_order([target, source])
+    if rows != kept:
+        write_json(target / "sweep_summary.json", {"rows": rows, "runs": []})
