@@ -43,14 +43,14 @@ def _n(runs: list) -> str:
 def render_table(table: PaperTable, ours: str, metrics: list[str]) -> list[str]:
     head = ["method"] + [h for d in table.datasets for h in [*(f"{d} {_short(m)}" for m in metrics), f"{d} n"]]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    best = {(d, m): max(values) for d in table.datasets for m in metrics
-            if (values := [v for row in table.rows if (v := table.mean(row, d, m)) is not None])}
+    best = {(d, m): max(values) for d in table.datasets for m in metrics  # a lone row is not "best"
+            if len(values := [v for row in table.rows if (v := table.mean(row, d, m)) is not None]) > 1}
     for row in table.rows:
         cells = [row]
         for d in table.datasets:
             for m in metrics:
                 v = table.mean(row, d, m)
-                cells.append("–" if v is None else f"**{v:.4f}**" if v == best[(d, m)] else f"{v:.4f}")
+                cells.append("–" if v is None else f"**{v:.4f}**" if v == best.get((d, m)) else f"{v:.4f}")
             cells.append(_n(table.records.get((row, d), [])))
         lines.append("| " + " | ".join(cells) + " |")
     for ref in REFERENCES:
@@ -70,8 +70,8 @@ def render_table(table: PaperTable, ours: str, metrics: list[str]) -> list[str]:
 def legend(ours: str, test: str, metrics: list[str]) -> list[str]:
     kind = ", ".join(sorted(PAPER_KIND))
     return [
-        f"- cells: test {', '.join(metrics)}, mean over seeds; **bold**: the best mean of the column; "
-        "–: no finished run yet",
+        f"- cells: test {', '.join(metrics)}, mean over seeds; **bold**: the best mean of the column (where it "
+        "has two or more); –: no finished run yet",
         "- n: finished runs (seeds) of the cell; cap: k = k of them stopped at the epoch cap or the time "
         "budget before early stopping could end them, so they may not have converged",
         f"- gain: relative gain of `{ours}`'s mean over the best mean, in that cell, of: every baseline (a row of "
@@ -104,11 +104,14 @@ def per_cell(tables: list[PaperTable], ours: str, metric: str) -> list[str]:
     baseline's, the gain and its mark, over the seeds both ran (the grid at a glance)."""
     datasets = list(dict.fromkeys(d for t in tables for d in t.datasets))
     lines = [f"## `{ours}` against the best baseline, cell by cell (test {metric})", "",
+             "n: the seeds both rows ran; baselines: the rows of other methods the cell has results of (a "
+             "cell with fewer than its row's others may not have met its best baseline yet).", "",
              "| encoder | backbone | " + " | ".join(datasets) + " |", "|---|---|" + "---|" * len(datasets)]
     for t in tables:
         by = {g.dataset: g for g in t.gains if g.reference == REFERENCES[0].name and g.metric == metric}
-        cells = [f"{g.ours:.4f} vs {g.other:.4f} `{g.row}`: {g.gain * 100:+.1f}%{g.mark} "
-                 f"(n {len(g.seeds) or 'unpaired'})" if (g := by.get(d)) else "–" for d in datasets]
+        cells = [f"{g.ours:.4f} vs {g.other:.4f} `{g.row}`: {g.gain * 100:+.1f}%{g.mark} (n "
+                 f"{len(g.seeds) or 'unpaired'}, {g.rivals} baseline{'s' if g.rivals != 1 else ''})"
+                 if (g := by.get(d)) else "–" for d in datasets]
         lines.append(f"| {t.encoder} | {t.backbone} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -185,4 +188,5 @@ def cell_rows(tables: list[PaperTable], metrics: list[str]) -> list[dict[str, An
 def gain_row(g: Gain) -> dict[str, Any]:
     return {"encoder": g.encoder, "backbone": g.backbone, "reference": g.reference, "dataset": g.dataset,
             "metric": g.metric, "ours": g.ours, "compared_with": g.row, "other": g.other, "gain": g.gain,
-            "p_value": "" if g.p_value is None else g.p_value, "seeds": " ".join(map(str, g.seeds))}
+            "p_value": "" if g.p_value is None else g.p_value, "seeds": " ".join(map(str, g.seeds)),
+            "baselines_run": g.rivals}

@@ -104,6 +104,7 @@ class Gain:
     p_value: float | None  # None: evaluated on other users, no test
     seeds: tuple[int, ...] = ()  # the seeds both rows ran (empty: none, each mean over all its own)
     note: str = ""  # the seeds where fewer than a row's n (collect.shared_seeds)
+    rivals: int = 0  # the competing rows with a result in the cell (fewer: the best may be yet to come)
 
     @property
     def gain(self) -> float:
@@ -210,7 +211,7 @@ def compute_gains(table: PaperTable, ours: str, metrics: list[str], test: str = 
                 p = paired_test(test, x, y).p_value if x.shape == y.shape else None
                 seeds = tuple(sorted({r.seed for r in a} & {r.seed for r in b}))
                 table.gains.append(Gain(table.encoder, table.backbone, ref.name, dataset, metric,
-                                        _mean(a, metric), best, _mean(b, metric), p, seeds, note))
+                                        _mean(a, metric), best, _mean(b, metric), p, seeds, note, len(scored)))
 
 
 def _mean(runs: list[RunRecord], metric: str) -> float:
