@@ -105,7 +105,7 @@ def per_cell(tables: list[PaperTable], ours: str, metric: str) -> list[str]:
     datasets = list(dict.fromkeys(d for t in tables for d in t.datasets))
     lines = [f"## `{ours}` against the best baseline, cell by cell (test {metric})", "",
              "n: the seeds both rows ran; baselines: the rows of other methods the cell has results of (a "
-             "cell with fewer than its row's others may not have met its best baseline yet).", "",
+             "cell with fewer than the other cells of its line may not have met its best baseline yet).", "",
              "| encoder | backbone | " + " | ".join(datasets) + " |", "|---|---|" + "---|" * len(datasets)]
     for t in tables:
         by = {g.dataset: g for g in t.gains if g.reference == REFERENCES[0].name and g.metric == metric}
